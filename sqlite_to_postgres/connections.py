@@ -147,7 +147,7 @@ def resolve_server(dsn: str | None = None) -> AbstractContextManager[str]:
         DSN_ENV,
         EMBEDDED_DIR.resolve(),
     )
-    return embedded_server()
+    return embedded_server(EMBEDDED_DIR)
 
 
 @contextmanager

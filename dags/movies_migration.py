@@ -1,0 +1,109 @@
+"""The movies_migration DAG: wiring only; the work lives in ``movies_operators`` and the library."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from airflow.sdk import DAG, Param
+from movies_operators import (
+    DEFAULT_BATCH_SIZE,
+    MoviesConsistencyOperator,
+    MoviesSchemaOperator,
+    MoviesTableOperator,
+)
+
+from sqlite_to_postgres.tables import TABLE_NAMES
+
+SQLITE_CONN_ID = "movies_sqlite"
+POSTGRES_CONN_ID = "movies_pg"
+
+DOC_MD = f"""
+# movies_migration
+
+Copies the legacy SQLite movie catalog (connection `{SQLITE_CONN_ID}`) into PostgreSQL
+(connection `{POSTGRES_CONN_ID}`, database `movies_database`, schema `content`).
+
+1. **apply_schema** creates the `content` tables and indexes if they are missing.
+2. **load_genre**, **load_person**, **load_film_work** run in parallel.
+3. **load_genre_film_work** (after genre and film_work) and **load_person_film_work**
+   (after person and film_work) follow the foreign keys.
+4. **check_consistency** compares the target with the source and fails if they differ.
+
+Loads are upserts: a second run inserts nothing and reports the rows as unchanged.
+Each load task returns its summary (rows read, inserted, updated, unchanged, rejected,
+seconds) as its XCom and logs it as a table.
+
+**Params**: `batch_size` (rows per batch) and `tables` (which tables to load; the others
+are skipped, the rest of the run goes on, and the check covers only the chosen tables).
+A table whose parents are not chosen needs them already loaded in the target.
+
+Load tasks retry on a PostgreSQL that cannot be reached, with exponential backoff; a
+missing SQLite file or a failed check fails at once.
+"""
+
+# Only the loads retry: the schema is one quick statement, and the check would repeat its verdict.
+LOAD_RETRY_ARGS = {
+    "retries": 3,
+    "retry_delay": timedelta(seconds=20),
+    "retry_exponential_backoff": 2.0,
+    "max_retry_delay": timedelta(minutes=5),
+}
+
+with DAG(
+    dag_id="movies_migration",
+    description="Migrate the SQLite movie catalog into PostgreSQL (content schema)",
+    doc_md=DOC_MD,
+    schedule=None,
+    catchup=False,
+    max_active_runs=1,
+    # Params reach the operators as native values (an int, a list), not their text.
+    render_template_as_native_obj=True,
+    tags=["movies", "migration"],
+    params={
+        "batch_size": Param(
+            DEFAULT_BATCH_SIZE,
+            type="integer",
+            minimum=1,
+            title="Batch size",
+            description="Rows read from SQLite and written to PostgreSQL per batch.",
+        ),
+        "tables": Param(
+            list(TABLE_NAMES),
+            type="array",
+            items={"type": "string", "enum": list(TABLE_NAMES)},
+            examples=list(TABLE_NAMES),
+            uniqueItems=True,
+            title="Tables",
+            description="Tables to load; the others are skipped. All five by default.",
+        ),
+    },
+    default_args={
+        "sqlite_conn_id": SQLITE_CONN_ID,
+        "postgres_conn_id": POSTGRES_CONN_ID,
+    },
+) as dag:
+    schema = MoviesSchemaOperator(task_id="apply_schema")
+
+    loads = {
+        table: MoviesTableOperator(
+            task_id=f"load_{table}",
+            table=table,
+            batch_size="{{ params.batch_size }}",
+            tables="{{ params.tables }}",
+            # A parent skipped by the tables param must not skip its children.
+            trigger_rule="none_failed",
+            **LOAD_RETRY_ARGS,
+        )
+        for table in TABLE_NAMES
+    }
+
+    check = MoviesConsistencyOperator(
+        task_id="check_consistency",
+        tables="{{ params.tables }}",
+        trigger_rule="none_failed",
+    )
+
+    schema >> [loads["genre"], loads["person"], loads["film_work"]]
+    [loads["genre"], loads["film_work"]] >> loads["genre_film_work"]
+    [loads["person"], loads["film_work"]] >> loads["person_film_work"]
+    [loads["genre_film_work"], loads["person_film_work"]] >> check

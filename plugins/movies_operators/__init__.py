@@ -1,0 +1,28 @@
+"""Airflow operators for the movie catalog migration, thin over ``sqlite_to_postgres``.
+
+The package sits in Airflow's plugins folder, which Airflow puts on ``sys.path`` in
+every process that imports it (dag processor, scheduler, task runner, ``airflow dags
+test``), so a DAG imports it as a plain package::
+
+    from movies_operators import MoviesSchemaOperator, MoviesTableOperator, MoviesConsistencyOperator
+"""
+
+from .operators import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_POSTGRES_CONN_ID,
+    DEFAULT_SQLITE_CONN_ID,
+    MoviesConsistencyOperator,
+    MoviesSchemaOperator,
+    MoviesTableOperator,
+    selected_tables,
+)
+
+__all__ = [
+    "DEFAULT_BATCH_SIZE",
+    "DEFAULT_POSTGRES_CONN_ID",
+    "DEFAULT_SQLITE_CONN_ID",
+    "MoviesConsistencyOperator",
+    "MoviesSchemaOperator",
+    "MoviesTableOperator",
+    "selected_tables",
+]

@@ -1,0 +1,235 @@
+"""Load: COPY a batch into a staging table, set aside rows PostgreSQL would refuse, upsert the rest.
+
+One batch is one transaction: the COPY, the rejects, the upsert and the
+checkpoint commit together or not at all, so a crash never leaves half a batch.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass
+import psycopg2
+import psycopg2.extensions
+from psycopg2 import sql
+
+from .tables import Kind, TableSpec
+from .transform import CopyLine, Rejected
+
+REJECTS = sql.Identifier("migration", "rejects")
+CHECKPOINT = sql.Identifier("migration", "checkpoint")
+
+_SQL_TYPES = {
+    Kind.UUID: "uuid",
+    Kind.TEXT: "text",
+    Kind.DATE: "date",
+    Kind.FLOAT: "double precision",
+    Kind.TIMESTAMP: "timestamptz",
+}
+
+_SAVE_REJECT = sql.SQL(
+    "INSERT INTO {rejects} (table_name, source_rowid, source_id, reason, raw) VALUES (%s, %s, %s, %s, %s) "
+    "ON CONFLICT (table_name, source_rowid) DO UPDATE SET source_id = EXCLUDED.source_id, "
+    "reason = EXCLUDED.reason, raw = EXCLUDED.raw, rejected_at = now()"
+).format(rejects=REJECTS)
+
+
+@dataclass(slots=True, frozen=True)
+class BatchResult:
+    """What one committed batch did."""
+
+    rows_read: int
+    inserted: int
+    updated: int
+    unchanged: int
+    rejected: int
+    last_rowid: int
+
+
+class TableLoader:
+    """Loads batches of COPY lines into one target table over a connection it is given."""
+
+    def __init__(self, connection: psycopg2.extensions.connection, spec: TableSpec) -> None:
+        self.connection = connection
+        self.spec = spec
+        self.target = sql.Identifier(spec.target_schema, spec.name)
+        self.stage = sql.Identifier(f"stage_{spec.name}")
+        self.columns = [sql.Identifier(column) for column in spec.target_columns]
+        self._create_stage()
+        self._checks = self._check_statements()
+        self._upsert = self._upsert_statement()
+        self._copy = (
+            sql.SQL("COPY {stage} (_rowid, {columns}) FROM STDIN")
+            .format(stage=self.stage, columns=sql.SQL(", ").join(self.columns))
+            .as_string(connection)
+        )
+
+    def _create_stage(self) -> None:
+        # Temporary and emptied at each commit: the staging table costs no WAL and holds one batch at most.
+        definition = sql.SQL(", ").join(
+            sql.SQL("{} {}").format(sql.Identifier(column.target), sql.SQL(_SQL_TYPES[column.kind]))
+            for column in self.spec.columns
+        )
+        with self.connection.cursor() as cursor:
+            cursor.execute(
+                sql.SQL(
+                    "CREATE TEMP TABLE IF NOT EXISTS {stage} (_rowid bigint NOT NULL, {definition}) "
+                    "ON COMMIT DELETE ROWS"
+                ).format(stage=self.stage, definition=definition)
+            )
+        self.connection.commit()
+
+    def _set_aside(self, condition: sql.Composable, reason: sql.Composable, using: sql.Composable) -> sql.Composed:
+        """A statement moving staged rows that match ``condition`` into the rejects table with ``reason``."""
+        return sql.SQL(
+            "WITH bad AS (DELETE FROM {stage} AS s {using} WHERE {condition} RETURNING s.*, {reason} AS reason) "
+            "INSERT INTO {rejects} (table_name, source_rowid, source_id, reason, raw) "
+            "SELECT {table}, bad._rowid, bad.id::text, bad.reason, to_jsonb(bad) - '_rowid' - 'reason' FROM bad "
+            "ON CONFLICT (table_name, source_rowid) DO UPDATE SET source_id = EXCLUDED.source_id, "
+            "reason = EXCLUDED.reason, raw = EXCLUDED.raw, rejected_at = now()"
+        ).format(
+            stage=self.stage,
+            using=using,
+            condition=condition,
+            reason=reason,
+            rejects=REJECTS,
+            table=sql.Literal(self.spec.name),
+        )
+
+    def _check_statements(self) -> list[sql.Composed]:
+        """Set-based checks for what only PostgreSQL can see: duplicates and links to missing rows."""
+        checks = [
+            self._set_aside(
+                sql.SQL("s.id = first.id AND s._rowid > first._rowid"),
+                sql.SQL("'duplicate id: same as source rowid ' || first._rowid"),
+                sql.SQL("USING {stage} AS first").format(stage=self.stage),
+            )
+        ]
+        for key in self.spec.foreign_keys:
+            parent = sql.Identifier(self.spec.target_schema, key.parent)
+            column = sql.Identifier(key.column)
+            checks.append(
+                self._set_aside(
+                    sql.SQL("NOT EXISTS (SELECT 1 FROM {parent} AS p WHERE p.id = s.{column})").format(
+                        parent=parent, column=column
+                    ),
+                    sql.SQL("{label} || s.{column} || {missing}").format(
+                        label=sql.Literal(f"{key.column} "),
+                        column=column,
+                        missing=sql.Literal(f" does not exist in {key.parent}"),
+                    ),
+                    sql.SQL(""),
+                )
+            )
+        if self.spec.natural_key:
+            label = f"duplicate ({', '.join(self.spec.natural_key)})"
+
+            def same_key(alias: str) -> sql.Composable:
+                return sql.SQL(" AND ").join(
+                    sql.SQL("s.{column} = {alias}.{column}").format(
+                        column=sql.Identifier(column), alias=sql.Identifier(alias)
+                    )
+                    for column in self.spec.natural_key
+                )
+
+            checks.append(
+                self._set_aside(
+                    sql.SQL("{same} AND s._rowid > first._rowid").format(same=same_key("first")),
+                    sql.SQL("{label} || ': same as source rowid ' || first._rowid").format(
+                        label=sql.Literal(label)
+                    ),
+                    sql.SQL("USING {stage} AS first").format(stage=self.stage),
+                )
+            )
+            checks.append(
+                self._set_aside(
+                    sql.SQL("{same} AND s.id <> loaded.id").format(same=same_key("loaded")),
+                    sql.SQL("{label} || ': already loaded as id ' || loaded.id").format(
+                        label=sql.Literal(label)
+                    ),
+                    sql.SQL("USING {target} AS loaded").format(target=self.target),
+                )
+            )
+        return checks
+
+    def _upsert_statement(self) -> sql.Composed:
+        columns = sql.SQL(", ").join(self.columns)
+        others = [column for column in self.columns if column != sql.Identifier("id")]
+        changed = sql.SQL("({current}) IS DISTINCT FROM ({incoming})").format(
+            current=sql.SQL(", ").join(sql.SQL("t.{}").format(column) for column in others),
+            incoming=sql.SQL(", ").join(sql.SQL("EXCLUDED.{}").format(column) for column in others),
+        )
+        # xmax = 0 marks a freshly inserted tuple; an updated one carries the updating transaction's id.
+        return sql.SQL(
+            "WITH upserted AS ("
+            "INSERT INTO {target} AS t ({columns}) SELECT {columns} FROM {stage} "
+            "ON CONFLICT (id) DO UPDATE SET {assignments} WHERE {changed} "
+            "RETURNING (t.xmax = 0) AS inserted) "
+            "SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM upserted"
+        ).format(
+            target=self.target,
+            columns=columns,
+            stage=self.stage,
+            assignments=sql.SQL(", ").join(
+                sql.SQL("{column} = EXCLUDED.{column}").format(column=column) for column in others
+            ),
+            changed=changed,
+        )
+
+    def load(self, lines: list[CopyLine]) -> BatchResult:
+        """Load one batch and commit it with the table's checkpoint; roll back on any error."""
+        rejected = [item for _, item in lines if isinstance(item, Rejected)]
+        copy_text = "".join(item for _, item in lines if isinstance(item, str))
+        try:
+            with self.connection.cursor() as cursor:
+                for reject in rejected:
+                    cursor.execute(
+                        _SAVE_REJECT,
+                        (self.spec.name, reject.rowid, reject.source_id, reject.reason, json.dumps(reject.raw)),
+                    )
+                set_aside = 0
+                if copy_text:
+                    cursor.copy_expert(self._copy, io.StringIO(copy_text))
+                    for check in self._checks:
+                        cursor.execute(check)
+                        set_aside += cursor.rowcount
+                    cursor.execute(self._upsert)
+                    inserted, updated = cursor.fetchone()
+                else:
+                    inserted = updated = 0
+                staged = len(lines) - len(rejected)
+                result = BatchResult(
+                    rows_read=len(lines),
+                    inserted=inserted,
+                    updated=updated,
+                    unchanged=staged - set_aside - inserted - updated,
+                    rejected=len(rejected) + set_aside,
+                    last_rowid=lines[-1][0],
+                )
+                save_progress(cursor, self.spec.name, result)
+            self.connection.commit()
+        except BaseException:
+            if not self.connection.closed:
+                self.connection.rollback()
+            raise
+        return result
+
+
+def save_progress(cursor: psycopg2.extensions.cursor, table: str, batch: BatchResult) -> None:
+    """Advance the table's checkpoint by one batch, inside the batch's transaction."""
+    cursor.execute(
+        sql.SQL(
+            "UPDATE {checkpoint} SET last_rowid = %s, rows_read = rows_read + %s, inserted = inserted + %s, "
+            "updated = updated + %s, unchanged = unchanged + %s, rejected = rejected + %s, updated_at = now() "
+            "WHERE table_name = %s"
+        ).format(checkpoint=CHECKPOINT),
+        (
+            batch.last_rowid,
+            batch.rows_read,
+            batch.inserted,
+            batch.updated,
+            batch.unchanged,
+            batch.rejected,
+            table,
+        ),
+    )

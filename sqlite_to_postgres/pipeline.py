@@ -1,0 +1,223 @@
+"""The pipeline: extract -> transform -> load for one table, and a whole run over all of them."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass, replace
+from itertools import islice
+from typing import TypeVar
+
+import psycopg2
+import psycopg2.extensions
+from psycopg2 import sql
+
+from .connections import open_source, open_target, source_fingerprint
+from .errors import MigrationError, RejectThresholdExceeded, TargetError
+from .extract import check_source_table, count_rows, read_rows, unmapped_data
+from .load import CHECKPOINT, REJECTS, TableLoader
+from .schema import apply_schema
+from .summary import TableSummary
+from .tables import TABLE_NAMES, get_table
+from .transform import to_copy_lines, to_records
+
+log = logging.getLogger(__name__)
+
+# Measured in bench/: larger batches gain little past this and cost memory linearly.
+DEFAULT_BATCH_SIZE = 10_000
+PROGRESS_EVERY_SECONDS = 5.0
+
+T = TypeVar("T")
+
+
+class TransientTargetError(TargetError):
+    """The connection to PostgreSQL dropped; the batch was not committed and may be retried."""
+
+
+@dataclass(slots=True, frozen=True)
+class RejectLimit:
+    """How many rejected rows fail a table: an absolute count, a fraction of rows read, or both."""
+
+    max_rows: int | None = None
+    max_fraction: float | None = 0.01
+
+    def exceeded(self, rejected: int, rows_read: int, final: bool) -> bool:
+        if self.max_rows is not None and rejected > self.max_rows:
+            return True
+        # A fraction means little on the first few rows, so it is judged on the whole table.
+        return final and self.max_fraction is not None and rows_read > 0 and rejected / rows_read > self.max_fraction
+
+
+def batched(items: Iterator[T], size: int) -> Iterator[list[T]]:
+    """Lists of ``size`` items (the last one shorter) pulled lazily from ``items``."""
+    while batch := list(islice(items, size)):
+        yield batch
+
+
+def _database_path(source: sqlite3.Connection) -> str:
+    return str(source.execute("PRAGMA database_list").fetchone()[2])
+
+
+def _start(
+    target: psycopg2.extensions.connection, table: str, fingerprint: str, full_refresh: bool
+) -> tuple[TableSummary, int]:
+    """Resume an interrupted load of the same source, or reset the table's checkpoint and rejects."""
+    with target.cursor() as cursor:
+        cursor.execute(
+            sql.SQL(
+                "SELECT last_rowid, rows_read, inserted, updated, unchanged, rejected FROM {} "
+                "WHERE table_name = %s AND source_fingerprint = %s AND NOT finished FOR UPDATE"
+            ).format(CHECKPOINT),
+            (table, fingerprint),
+        )
+        row = cursor.fetchone()
+        if row is not None and not full_refresh and row[0] > 0:
+            target.commit()
+            last_rowid, read, inserted, updated, unchanged, rejected = row
+            return TableSummary(table, read, inserted, updated, unchanged, rejected, resumed_rows=read), last_rowid
+        cursor.execute(sql.SQL("DELETE FROM {} WHERE table_name = %s").format(REJECTS), (table,))
+        cursor.execute(
+            sql.SQL(
+                "INSERT INTO {} (table_name, source_fingerprint, last_rowid) VALUES (%s, %s, 0) "
+                "ON CONFLICT (table_name) DO UPDATE SET source_fingerprint = EXCLUDED.source_fingerprint, "
+                "last_rowid = 0, finished = false, rows_read = 0, inserted = 0, updated = 0, unchanged = 0, "
+                "rejected = 0, updated_at = now()"
+            ).format(CHECKPOINT),
+            (table, fingerprint),
+        )
+    target.commit()
+    return TableSummary(table), 0
+
+
+def _finish(target: psycopg2.extensions.connection, table: str) -> None:
+    with target.cursor() as cursor:
+        cursor.execute(
+            sql.SQL("UPDATE {} SET finished = true, updated_at = now() WHERE table_name = %s").format(CHECKPOINT),
+            (table,),
+        )
+    target.commit()
+
+
+def _target_error(error: psycopg2.Error, table: str, batch: int | None) -> TargetError:
+    message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    if isinstance(error, psycopg2.OperationalError | psycopg2.InterfaceError):
+        return TransientTargetError(f"lost the connection to PostgreSQL: {message}", table=table, batch=batch)
+    return TargetError(f"PostgreSQL refused the write: {message}", table=table, batch=batch)
+
+
+def migrate_table(
+    source: sqlite3.Connection,
+    target: psycopg2.extensions.connection,
+    table: str,
+    *,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    full_refresh: bool = False,
+    reject_limit: RejectLimit | None = None,
+) -> TableSummary:
+    """Copy one table from SQLite into PostgreSQL, batch by batch, resuming an interrupted load."""
+    if batch_size < 1:
+        raise MigrationError(f"batch size must be at least 1, not {batch_size}", table=table)
+    spec = get_table(table)
+    limit = reject_limit or RejectLimit()
+    started = time.monotonic()
+    check_source_table(source, spec)
+    unmapped = unmapped_data(source, spec)
+    for column, count in unmapped.items():
+        log.warning("%s: column %s has data in %d rows but no target column; it is not loaded", table, column, count)
+
+    batch_number: int | None = None
+    try:
+        summary, after_rowid = _start(target, table, source_fingerprint(_database_path(source)), full_refresh)
+        summary.unmapped = unmapped
+        if summary.resumed_rows:
+            log.info("%s: resuming after %d rows committed by an earlier run", table, summary.resumed_rows)
+        to_read = count_rows(source, spec, after_rowid)
+        loader = TableLoader(target, spec)
+        lines = to_copy_lines(spec, to_records(spec, read_rows(source, spec, batch_size, after_rowid)))
+        done = 0
+        last_report = time.monotonic()
+        for batch_number, batch in enumerate(batched(lines, batch_size), start=1):
+            result = loader.load(batch)
+            done += result.rows_read
+            summary.rows_read += result.rows_read
+            summary.inserted += result.inserted
+            summary.updated += result.updated
+            summary.unchanged += result.unchanged
+            summary.rejected += result.rejected
+            if limit.exceeded(summary.rejected, summary.rows_read, final=False):
+                raise RejectThresholdExceeded(
+                    f"{summary.rejected} rows rejected, more than the limit of {limit.max_rows}; "
+                    "see migration.rejects",
+                    table=table,
+                    batch=batch_number,
+                )
+            if time.monotonic() - last_report >= PROGRESS_EVERY_SECONDS:
+                last_report = time.monotonic()
+                elapsed = last_report - started
+                log.info(
+                    "%s: %d/%d rows (%.0f%%), %.0f rows/s",
+                    table, done, to_read, 100 * done / max(to_read, 1), done / elapsed,
+                )
+        batch_number = None
+        if limit.exceeded(summary.rejected, summary.rows_read, final=True):
+            raise RejectThresholdExceeded(
+                f"{summary.rejected} of {summary.rows_read} rows rejected, more than "
+                f"{limit.max_fraction:.1%}; see migration.rejects",
+                table=table,
+            )
+        _finish(target, table)
+    except psycopg2.Error as error:
+        raise _target_error(error, table, batch_number) from error
+    summary.seconds = time.monotonic() - started
+    log.info(
+        "%s: %d rows read, %d inserted, %d updated, %d unchanged, %d rejected in %.2f s",
+        table, summary.rows_read, summary.inserted, summary.updated, summary.unchanged, summary.rejected,
+        summary.seconds,
+    )
+    return summary
+
+
+def migrate(
+    sqlite_path: str | os.PathLike[str],
+    dsn: str,
+    tables: Sequence[str] | None = None,
+    *,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    apply_ddl: bool = True,
+    full_refresh: bool = False,
+    reject_limit: RejectLimit | None = None,
+    retries: int = 3,
+) -> list[TableSummary]:
+    """Migrate ``tables`` (all, in foreign-key order, by default), reconnecting after a dropped connection."""
+    names = [get_table(name).name for name in (tables or TABLE_NAMES)]
+    # Keep foreign-key order whatever order the caller named the tables in.
+    names.sort(key=TABLE_NAMES.index)
+    summaries = []
+    with ExitStack() as stack:
+        source = stack.enter_context(open_source(sqlite_path))
+        target = stack.enter_context(open_target(dsn))
+        if apply_ddl:
+            apply_schema(target)
+        for table in names:
+            started = time.monotonic()
+            for attempt in range(retries + 1):
+                try:
+                    summary = migrate_table(
+                        source, target, table, batch_size=batch_size, full_refresh=full_refresh and attempt == 0,
+                        reject_limit=reject_limit,
+                    )
+                    break
+                except TransientTargetError as error:
+                    if attempt == retries:
+                        raise TargetError(f"{error}; gave up after {retries} retries") from error
+                    delay = min(2.0**attempt, 30.0)
+                    log.warning("%s; reconnecting in %.0f s (retry %d of %d)", error, delay, attempt + 1, retries)
+                    time.sleep(delay)
+                    target.close()
+                    target = stack.enter_context(open_target(dsn))
+            summaries.append(replace(summary, seconds=time.monotonic() - started))
+    return summaries

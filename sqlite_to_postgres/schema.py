@@ -1,0 +1,27 @@
+"""The target schema: applying ``ddl/movies_database.ddl``, which is safe to apply again."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import psycopg2
+import psycopg2.extensions
+
+from .errors import TargetError
+
+DDL_DIR = Path(__file__).resolve().parent / "ddl"
+TARGET_DDL = DDL_DIR / "movies_database.ddl"
+SOURCE_DDL = DDL_DIR / "sqlite.ddl"
+
+
+def apply_schema(target: psycopg2.extensions.connection, ddl: Path = TARGET_DDL) -> None:
+    """Create the ``content`` schema, its tables and the migration's bookkeeping where missing."""
+    try:
+        with target.cursor() as cursor:
+            # Two runs starting at once would race on CREATE ... IF NOT EXISTS; the lock makes them queue.
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtext('sqlite_to_postgres.apply_schema'))")
+            cursor.execute(ddl.read_text(encoding="utf-8"))
+        target.commit()
+    except psycopg2.Error as error:
+        target.rollback()
+        raise TargetError(f"cannot apply the schema {ddl.name}: {str(error).strip().splitlines()[0]}") from error

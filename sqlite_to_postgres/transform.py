@@ -1,0 +1,184 @@
+"""Transform: source rows into dataclasses, dataclasses into COPY lines.
+
+Both steps are lazy and one-to-one, so a row that cannot be parsed travels on
+as a ``Rejected`` in its place, keeping its rowid, and the loader accounts for
+it in the same batch as its neighbours.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from operator import attrgetter
+from typing import Any
+from uuid import UUID
+
+from .extract import SourceRow
+from .models import Record
+from .tables import Column, Kind, TableSpec
+
+
+class InvalidValue(ValueError):
+    """A source value that does not fit its target column."""
+
+
+@dataclass(slots=True, frozen=True)
+class Rejected:
+    """A source row that will not be loaded, and why."""
+
+    rowid: int
+    source_id: str | None
+    reason: str
+    raw: dict[str, Any]
+
+
+Parsed = tuple[int, Record | Rejected]
+CopyLine = tuple[int, str | Rejected]
+
+
+def _type_name(value: object) -> str:
+    return {bytes: "a blob", int: "an integer", float: "a number", str: "text"}.get(type(value), type(value).__name__)
+
+
+def parse_uuid(value: object) -> UUID:
+    if type(value) is not str:
+        raise InvalidValue(f"expected a UUID as text, found {_type_name(value)}")
+    try:
+        return UUID(value)
+    except ValueError:
+        raise InvalidValue(f"{value[:60]!r} is not a UUID") from None
+
+
+def parse_text(value: object) -> str:
+    if type(value) is not str:
+        raise InvalidValue(f"expected text, found {_type_name(value)}")
+    if "\x00" in value:
+        # PostgreSQL text cannot hold NUL; cutting the value would change it silently.
+        raise InvalidValue("text contains a NUL character, which PostgreSQL cannot store")
+    return value
+
+
+def parse_timestamp(value: object) -> datetime:
+    if type(value) is not str:
+        raise InvalidValue(f"expected a timestamp as text, found {_type_name(value)}")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidValue(f"{value[:60]!r} is not a timestamp") from None
+    # Columns are declared "with time zone"; a value written without one is taken as UTC.
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=timezone.utc)
+
+
+def parse_date(value: object) -> date:
+    if type(value) is not str:
+        raise InvalidValue(f"expected a date as text, found {_type_name(value)}")
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise InvalidValue(f"{value[:60]!r} is not a date") from None
+
+
+def parse_float(value: object) -> float:
+    if type(value) is float:
+        return value
+    if type(value) is int:
+        return float(value)
+    raise InvalidValue(f"expected a number, found {_type_name(value)} {str(value)[:60]!r}")
+
+
+PARSERS: dict[Kind, Callable[[object], Any]] = {
+    Kind.UUID: parse_uuid,
+    Kind.TEXT: parse_text,
+    Kind.TIMESTAMP: parse_timestamp,
+    Kind.DATE: parse_date,
+    Kind.FLOAT: parse_float,
+}
+
+
+def _column_parser(column: Column) -> Callable[[object], Any]:
+    parse = PARSERS[column.kind]
+    if not column.nullable:
+
+        def required(value: object) -> Any:
+            if value is None:
+                raise InvalidValue("NULL where the target requires a value")
+            return parse(value)
+
+        return required
+    return lambda value: None if value is None else parse(value)
+
+
+def raw_row(spec: TableSpec, row: SourceRow) -> dict[str, Any]:
+    """The source row as a JSON-ready mapping, for the rejects table."""
+    return {
+        column: value.hex() if isinstance(value, bytes) else value
+        for column, value in zip(spec.source_columns, row[1:], strict=True)
+    }
+
+
+def _reject(spec: TableSpec, row: SourceRow, parsers: list[Callable[[object], Any]]) -> Rejected:
+    for column, parse, value in zip(spec.columns, parsers, row[1:], strict=True):
+        try:
+            parse(value)
+        except InvalidValue as error:
+            reason = f"{column.source}: {error}"
+            break
+    else:  # every column parsed: the dataclass itself refused the values
+        reason = "row does not fit the target"
+    source_id = row[1] if isinstance(row[1], str) else None
+    return Rejected(row[0], source_id, reason, raw_row(spec, row))
+
+
+def to_records(spec: TableSpec, rows: Iterator[SourceRow]) -> Iterator[Parsed]:
+    """Parse each source row into the table's dataclass, or a ``Rejected`` saying which column failed."""
+    parsers = [_column_parser(column) for column in spec.columns]
+    model = spec.model
+    for row in rows:
+        try:
+            record = model(*[parse(value) for parse, value in zip(parsers, row[1:])])
+        except (InvalidValue, TypeError):
+            yield row[0], _reject(spec, row, parsers)
+            continue
+        yield row[0], record
+
+
+# COPY's text format: backslash escapes; NULL is \N.
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"})
+
+
+def _copy_text(value: str) -> str:
+    return value.translate(_COPY_ESCAPES)
+
+
+def _copy_float(value: float) -> str:
+    # repr is the shortest text that reads back to the same double; PostgreSQL spells the specials itself.
+    if math.isinf(value):
+        return "Infinity" if value > 0 else "-Infinity"
+    return "NaN" if math.isnan(value) else repr(value)
+
+
+FORMATTERS: dict[Kind, Callable[[Any], str]] = {
+    Kind.UUID: str,
+    Kind.TEXT: _copy_text,
+    Kind.TIMESTAMP: datetime.isoformat,
+    Kind.DATE: date.isoformat,
+    Kind.FLOAT: _copy_float,
+}
+
+
+def to_copy_lines(spec: TableSpec, records: Iterator[Parsed]) -> Iterator[CopyLine]:
+    """Render each dataclass as one line of COPY text: rowid, then the target columns."""
+    values_of = attrgetter(*spec.target_columns)
+    formatters = [FORMATTERS[column.kind] for column in spec.columns]
+    for rowid, record in records:
+        if isinstance(record, Rejected):
+            yield rowid, record
+            continue
+        fields = [str(rowid)]
+        fields.extend(
+            "\\N" if value is None else format_value(value)
+            for format_value, value in zip(formatters, values_of(record))
+        )
+        yield rowid, "\t".join(fields) + "\n"

@@ -1,0 +1,152 @@
+"""The pipeline end to end on real databases: values, idempotency, updates, the CLI."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg2
+import psycopg2.extensions
+import pytest
+
+from sqlite_to_postgres import connections
+from sqlite_to_postgres.pipeline import migrate
+from sqlite_to_postgres.tables import TABLE_NAMES
+from sqlite_to_postgres.transform import parse_date, parse_float, parse_timestamp, parse_uuid
+
+REAL_COUNTS = {"genre": 26, "person": 4166, "film_work": 999, "genre_film_work": 2231, "person_film_work": 5783}
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _counts(target: psycopg2.extensions.connection) -> dict[str, int]:
+    with target.cursor() as cursor:
+        counts = {}
+        for table in TABLE_NAMES:
+            cursor.execute(f"SELECT count(*) FROM content.{table}")
+            counts[table] = cursor.fetchone()[0]
+    target.commit()
+    return counts
+
+
+def _row_versions(target: psycopg2.extensions.connection, table: str) -> dict[str, str]:
+    """id -> xmin: a row PostgreSQL rewrote gets a new xmin."""
+    with target.cursor() as cursor:
+        cursor.execute(f"SELECT id::text, xmin::text FROM content.{table}")
+        versions = dict(cursor.fetchall())
+    target.commit()
+    return versions
+
+
+def test_real_catalog_loads_every_row_with_equal_values(
+    real_sqlite: Path, target_dsn: str, target: psycopg2.extensions.connection
+) -> None:
+    summaries = migrate(real_sqlite, target_dsn)
+
+    assert {s.table: s.inserted for s in summaries} == REAL_COUNTS
+    assert _counts(target) == REAL_COUNTS
+    source = sqlite3.connect(real_sqlite)
+    expected = {
+        parse_uuid(row[0]): (
+            row[1], row[2], row[3] and parse_date(row[3]), row[4] if row[4] is None else parse_float(row[4]),
+            row[5], parse_timestamp(row[6]), parse_timestamp(row[7]),
+        )
+        for row in source.execute(
+            "SELECT id, title, description, creation_date, rating, type, created_at, updated_at FROM film_work"
+        )
+    }
+    with target.cursor() as cursor:
+        cursor.execute(
+            "SELECT id, title, description, creation_date, rating, type, created, modified FROM content.film_work"
+        )
+        loaded = {row[0]: tuple(row[1:]) for row in cursor}
+    assert {str(key): value for key, value in expected.items()} == {str(key): value for key, value in loaded.items()}
+    awkward = [values for values in loaded.values() if any(c in (values[1] or "") for c in "\t\n\\\"")]
+    assert awkward, "the real catalog has text with tabs, newlines, quotes or backslashes"
+
+
+def test_second_run_inserts_and_rewrites_nothing(
+    real_sqlite: Path, target_dsn: str, target: psycopg2.extensions.connection
+) -> None:
+    migrate(real_sqlite, target_dsn)
+    before = {table: _row_versions(target, table) for table in TABLE_NAMES}
+
+    summaries = migrate(real_sqlite, target_dsn)
+
+    assert [(s.inserted, s.updated, s.unchanged) for s in summaries] == [(0, 0, n) for n in REAL_COUNTS.values()]
+    assert {table: _row_versions(target, table) for table in TABLE_NAMES} == before
+
+
+def test_a_changed_title_updates_exactly_that_row(
+    sample_sqlite: Path, target_dsn: str, target: psycopg2.extensions.connection
+) -> None:
+    migrate(sample_sqlite, target_dsn)
+    before = _row_versions(target, "film_work")
+    with sqlite3.connect(sample_sqlite) as source:
+        film_id = source.execute("SELECT id FROM film_work ORDER BY id LIMIT 1").fetchone()[0]
+        source.execute(
+            "UPDATE film_work SET title = 'Renamed', updated_at = '2030-01-01 00:00:00.123+00' WHERE id = ?",
+            (film_id,),
+        )
+    source.close()
+
+    summaries = {s.table: s for s in migrate(sample_sqlite, target_dsn)}
+
+    assert summaries["film_work"].updated == 1
+    assert sum(s.updated + s.inserted for s in summaries.values()) == 1
+    after = _row_versions(target, "film_work")
+    assert {key for key in after if after[key] != before[key]} == {film_id}
+    with target.cursor() as cursor:
+        cursor.execute("SELECT title, modified::text FROM content.film_work WHERE id = %s", (film_id,))
+        assert cursor.fetchone() == ("Renamed", "2030-01-01 00:00:00.123+00")
+
+
+@pytest.mark.parametrize("batch_size", [1, 7, 100_000])
+def test_batch_size_does_not_change_the_outcome(
+    sample_sqlite: Path, target_dsn: str, target: psycopg2.extensions.connection, batch_size: int
+) -> None:
+    migrate(sample_sqlite, target_dsn, ["genre", "film_work", "genre_film_work"], batch_size=batch_size)
+    with sqlite3.connect(sample_sqlite) as source:
+        expected = {t: source.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+                    for t in ("genre", "film_work", "genre_film_work")}
+    source.close()
+    counts = _counts(target)
+    assert {t: counts[t] for t in expected} == expected
+    assert counts["person"] == counts["person_film_work"] == 0
+
+
+def test_cli_migrates_the_real_catalog_and_prints_the_summary(real_sqlite: Path, target_dsn: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "sqlite_to_postgres", "migrate", "--sqlite", str(real_sqlite), "--dsn", target_dsn],
+        capture_output=True, text=True, cwd=PROJECT_ROOT, check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    total = next(line for line in result.stdout.splitlines() if line.startswith("total"))
+    assert total.split()[1:4] == ["13,205", "13,205", "0"]
+    assert "person_film_work" in result.stdout
+
+
+def test_embedded_server_runs_a_migration(sample_sqlite: Path, tmp_path: Path) -> None:
+    with connections.embedded_server(tmp_path / "pgdata") as server:
+        target_dsn = connections.with_database(server, "movies_database")
+        assert connections.ensure_database(target_dsn)
+        summaries = migrate(sample_sqlite, target_dsn)
+        assert sum(s.inserted for s in summaries) == sum(s.rows_read for s in summaries) > 0
+
+
+def test_without_a_configured_or_local_server_the_embedded_one_is_used(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv(connections.DSN_ENV, raising=False)
+    monkeypatch.setattr(connections, "LOCAL_SERVER_DSN", "host=127.0.0.1 port=1 user=postgres connect_timeout=1")
+    monkeypatch.setattr(connections, "EMBEDDED_DIR", tmp_path / "pgdata")
+    with connections.resolve_target() as dsn:
+        assert str(tmp_path / "pgdata") in dsn
+        assert psycopg2.connect(dsn).server_version >= 160000
+
+
+def test_a_configured_dsn_wins(monkeypatch: pytest.MonkeyPatch, target_dsn: str) -> None:
+    monkeypatch.setenv(connections.DSN_ENV, target_dsn)
+    with connections.resolve_target() as dsn:
+        assert dsn == target_dsn

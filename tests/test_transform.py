@@ -1,0 +1,127 @@
+"""The transforms on odd values: pure functions, no database."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta, timezone
+from uuid import UUID
+
+import pytest
+
+from sqlite_to_postgres.models import FilmWork, Genre
+from sqlite_to_postgres.tables import TABLES
+from sqlite_to_postgres.transform import (
+    InvalidValue,
+    Rejected,
+    parse_date,
+    parse_float,
+    parse_text,
+    parse_timestamp,
+    parse_uuid,
+    to_copy_lines,
+    to_records,
+)
+
+GENRE_ID = "3d8d9bf5-0d90-4353-88ba-4ccc5d2c07ff"
+
+
+@pytest.mark.parametrize(
+    ("text", "microsecond"),
+    [
+        ("2021-06-16 20:14:09.309735+00", 309735),
+        ("2021-06-16 20:14:09.30973+00", 309730),
+        ("2021-06-16 20:14:09.3097+00", 309700),
+        ("2021-06-16 20:14:09.309+00", 309000),
+        ("2021-06-16 20:14:09+00", 0),
+    ],
+)
+def test_timestamps_with_3_to_6_fraction_digits_keep_the_microsecond(text: str, microsecond: int) -> None:
+    assert parse_timestamp(text) == datetime(2021, 6, 16, 20, 14, 9, microsecond, tzinfo=UTC)
+
+
+def test_timestamp_offsets_are_kept_as_instants() -> None:
+    parsed = parse_timestamp("2021-06-16 23:14:09.5+03")
+    assert parsed.utcoffset() == timedelta(hours=3)
+    assert parsed == datetime(2021, 6, 16, 20, 14, 9, 500000, tzinfo=timezone.utc)
+
+
+def test_timestamp_without_offset_is_taken_as_utc() -> None:
+    assert parse_timestamp("2021-06-16 20:14:09").tzinfo == UTC
+
+
+@pytest.mark.parametrize("value", ["yesterday", "2021-13-01 00:00:00+00", 1623874449, b"2021"])
+def test_bad_timestamps_are_refused(value: object) -> None:
+    with pytest.raises(InvalidValue):
+        parse_timestamp(value)
+
+
+def test_uuid_text_is_parsed_and_uppercase_normalised() -> None:
+    assert parse_uuid(GENRE_ID.upper()) == UUID(GENRE_ID)
+
+
+@pytest.mark.parametrize("value", ["", "not-a-uuid", GENRE_ID[:-1], 12, None])
+def test_bad_uuids_are_refused(value: object) -> None:
+    with pytest.raises(InvalidValue):
+        parse_uuid(value)
+
+
+def test_text_keeps_tabs_newlines_quotes_and_backslashes() -> None:
+    text = 'He said "no"\tthen\nleft \\ o\'clock'
+    assert parse_text(text) == text
+
+
+@pytest.mark.parametrize("value", ["a\x00b", b"blob", 42])
+def test_text_postgres_cannot_store_is_refused(value: object) -> None:
+    with pytest.raises(InvalidValue):
+        parse_text(value)
+
+
+def test_numbers_become_floats_and_text_is_refused() -> None:
+    assert parse_float(8) == 8.0
+    assert parse_float(8.6) == 8.6
+    with pytest.raises(InvalidValue):
+        parse_float("8.6 stars")
+
+
+def test_dates_parse_and_timestamps_are_not_dates() -> None:
+    assert parse_date("1977-05-25") == date(1977, 5, 25)
+    with pytest.raises(InvalidValue):
+        parse_date("25/05/1977")
+
+
+def test_rows_become_dataclasses() -> None:
+    rows = iter([(7, GENRE_ID, "Action", None, "2021-06-16 20:14:09.309735+00", None)])
+    [(rowid, record)] = list(to_records(TABLES["genre"], rows))
+    assert rowid == 7
+    assert record == Genre(
+        UUID(GENRE_ID), "Action", None, datetime(2021, 6, 16, 20, 14, 9, 309735, tzinfo=UTC), None
+    )
+
+
+def test_a_bad_row_becomes_a_reject_naming_its_column() -> None:
+    rows = iter([(3, GENRE_ID, None, "desc", None, None)])
+    [(_, rejected)] = list(to_records(TABLES["genre"], rows))
+    assert isinstance(rejected, Rejected)
+    assert rejected.rowid == 3
+    assert rejected.source_id == GENRE_ID
+    assert rejected.reason == "name: NULL where the target requires a value"
+    assert rejected.raw == {"id": GENRE_ID, "name": None, "description": "desc", "created_at": None, "updated_at": None}
+
+
+def test_copy_lines_escape_what_copy_text_format_treats_specially() -> None:
+    film = FilmWork(
+        UUID(GENRE_ID), "Tab\there", "line\nbreak\r\\ end", None, None, "movie",
+        datetime(2021, 6, 16, 20, 14, 9, 309000, tzinfo=UTC), None,
+    )
+    [(_, line)] = list(to_copy_lines(TABLES["film_work"], iter([(1, film)])))
+    assert line == (
+        f"1\t{GENRE_ID}\tTab\\there\tline\\nbreak\\r\\\\ end\t\\N\t\\N\tmovie\t"
+        "2021-06-16T20:14:09.309000+00:00\t\\N\n"
+    )
+
+
+def test_copy_lines_write_floats_that_read_back_exactly() -> None:
+    rating = 0.1 + 0.2
+    film = FilmWork(UUID(GENRE_ID), "t", None, date(2000, 1, 2), rating, "movie", None, None)
+    [(_, line)] = list(to_copy_lines(TABLES["film_work"], iter([(1, film)])))
+    assert float(line.split("\t")[5]) == rating
+    assert line.split("\t")[4] == "2000-01-02"
