@@ -34,7 +34,9 @@ def _fraction(text: str) -> float:
 
 
 def _add_connection_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--sqlite", type=Path, default=Path("db.sqlite"), help="source SQLite file (default: %(default)s)")
+    parser.add_argument(
+        "--sqlite", type=Path, default=Path("db.sqlite"), help="source SQLite file (default: %(default)s)"
+    )
     parser.add_argument(
         "--dsn",
         default=None,
@@ -42,7 +44,11 @@ def _add_connection_arguments(parser: argparse.ArgumentParser) -> None:
         "else an embedded server in .pgserver/ (database movies_database)",
     )
     parser.add_argument(
-        "--tables", nargs="+", choices=TABLE_NAMES, default=None, metavar="TABLE",
+        "--tables",
+        nargs="+",
+        choices=TABLE_NAMES,
+        default=None,
+        metavar="TABLE",
         help=f"tables to process (default: all): {', '.join(TABLE_NAMES)}",
     )
 
@@ -54,29 +60,53 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("migrate", help="copy the catalog from SQLite into PostgreSQL")
     _add_connection_arguments(run)
-    run.add_argument("--batch-size", type=_positive, default=DEFAULT_BATCH_SIZE, help="rows per batch (default: %(default)s)")
-    run.add_argument("--no-schema", action="store_true", help="do not apply ddl/movies_database.ddl first")
-    run.add_argument("--full-refresh", action="store_true", help="ignore checkpoints of an interrupted run; read every row again")
-    run.add_argument("--max-rejects", type=int, default=None, help="fail a table when more rows than this are rejected")
     run.add_argument(
-        "--max-reject-fraction", type=_fraction, default=RejectLimit().max_fraction,
+        "--batch-size",
+        type=_positive,
+        default=DEFAULT_BATCH_SIZE,
+        help="rows per batch (default: %(default)s)",
+    )
+    run.add_argument("--no-schema", action="store_true", help="do not apply ddl/movies_database.ddl first")
+    run.add_argument(
+        "--full-refresh",
+        action="store_true",
+        help="ignore checkpoints of an interrupted run; read every row again",
+    )
+    run.add_argument(
+        "--max-rejects", type=int, default=None, help="fail a table when more rows than this are rejected"
+    )
+    run.add_argument(
+        "--max-reject-fraction",
+        type=_fraction,
+        default=RejectLimit().max_fraction,
         help="fail a table when more than this fraction of its rows is rejected (default: %(default)s)",
     )
-    run.add_argument("--retries", type=int, default=3, help="reconnections after a dropped connection (default: %(default)s)")
+    run.add_argument(
+        "--retries",
+        type=int,
+        default=3,
+        help="reconnections after a dropped connection (default: %(default)s)",
+    )
 
-    check = commands.add_parser("check", help="compare every row of SQLite and PostgreSQL; exit 1 on a difference")
+    check = commands.add_parser(
+        "check", help="compare every row of SQLite and PostgreSQL; exit 1 on a difference"
+    )
     _add_connection_arguments(check)
 
     generate = commands.add_parser("generate", help="write a synthetic legacy catalog in the source schema")
     generate.add_argument("--out", type=Path, required=True, help="SQLite file to write")
-    generate.add_argument("--scale", type=_positive, default=1, help="1 has the real catalog's shape (default: 1)")
+    generate.add_argument(
+        "--scale", type=_positive, default=1, help="1 has the real catalog's shape (default: 1)"
+    )
     generate.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     generate.add_argument("--force", action="store_true", help="overwrite an existing file")
     run_with = commands.add_parser(
         "exec",
         help=f"run a command with ${DSN_ENV} set to the target database, starting the embedded server if needed",
     )
-    run_with.add_argument("--dsn", default=None, help=f"as for migrate (default: ${DSN_ENV}, local, embedded)")
+    run_with.add_argument(
+        "--dsn", default=None, help=f"as for migrate (default: ${DSN_ENV}, local, embedded)"
+    )
     run_with.add_argument("argv", nargs=argparse.REMAINDER, help="the command, after --")
     return parser
 
@@ -94,8 +124,13 @@ def _migrate(args: argparse.Namespace) -> int:
     with resolve_target(args.dsn) as dsn:
         log.info("Migrating %s into %s", args.sqlite, describe_dsn(dsn))
         summaries = migrate(
-            args.sqlite, dsn, args.tables, batch_size=args.batch_size, apply_ddl=not args.no_schema,
-            full_refresh=args.full_refresh, retries=args.retries,
+            args.sqlite,
+            dsn,
+            args.tables,
+            batch_size=args.batch_size,
+            apply_ddl=not args.no_schema,
+            full_refresh=args.full_refresh,
+            retries=args.retries,
             reject_limit=RejectLimit(max_rows=args.max_rejects, max_fraction=args.max_reject_fraction),
         )
     print(format_summaries(summaries))
@@ -115,7 +150,10 @@ def _generate(args: argparse.Namespace) -> int:
     from .generate import generate_catalog
 
     counts = generate_catalog(args.out, scale=args.scale, seed=args.seed, overwrite=args.force)
-    print(f"Wrote {sum(counts.values()):,} rows to {args.out}: " + ", ".join(f"{t} {n:,}" for t, n in counts.items()))
+    print(
+        f"Wrote {sum(counts.values()):,} rows to {args.out}: "
+        + ", ".join(f"{t} {n:,}" for t, n in counts.items())
+    )
     return 0
 
 

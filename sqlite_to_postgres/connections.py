@@ -17,7 +17,7 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import psycopg2
 import psycopg2.extensions
@@ -70,7 +70,9 @@ def open_target(dsn: str) -> Iterator[psycopg2.extensions.connection]:
     try:
         connection = psycopg2.connect(dsn)
     except psycopg2.OperationalError as error:
-        raise TargetError(f"cannot connect to PostgreSQL ({describe_dsn(dsn)}): {_first_line(error)}") from error
+        raise TargetError(
+            f"cannot connect to PostgreSQL ({describe_dsn(dsn)}): {_first_line(error)}"
+        ) from error
     try:
         yield connection
     finally:
@@ -84,12 +86,12 @@ def describe_dsn(dsn: str) -> str:
     except psycopg2.ProgrammingError:
         return "an unparsable DSN"
     params.pop("password", None)
-    return make_dsn(**params)
+    return str(make_dsn(**params))
 
 
 def with_database(dsn: str, database: str) -> str:
     """The same server and credentials, another database."""
-    return make_dsn(dsn, dbname=database)
+    return str(make_dsn(dsn, dbname=database))
 
 
 def server_answers(dsn: str) -> bool:
@@ -121,16 +123,16 @@ def ensure_database(dsn: str) -> bool:
 def embedded_server(directory: Path = EMBEDDED_DIR) -> Iterator[str]:
     """Start a project-local PostgreSQL 16 for the duration of the block; yields its server DSN."""
     try:
-        import pgserver
+        from pgserver import get_server  # type: ignore[attr-defined]
     except ImportError as error:
         raise TargetError(
             f"no PostgreSQL configured ({DSN_ENV} unset) or answering on 127.0.0.1:5432, "
             "and the embedded fallback needs the 'pgserver' package: pip install pgserver"
         ) from error
     directory.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(directory.resolve(), cleanup_mode="stop")
+    server = get_server(directory.resolve(), cleanup_mode="stop")
     try:
-        yield cast(str, server.get_uri("postgres"))
+        yield str(server.get_uri("postgres"))
     finally:
         server.cleanup()
 
@@ -162,7 +164,9 @@ def resolve_target(dsn: str | None = None, database: str = DEFAULT_DATABASE) -> 
             if ensure_database(target):
                 log.warning("Created database %s", parse_dsn(target)["dbname"])
         except psycopg2.Error as error:
-            raise TargetError(f"cannot reach PostgreSQL ({describe_dsn(target)}): {_first_line(error)}") from error
+            raise TargetError(
+                f"cannot reach PostgreSQL ({describe_dsn(target)}): {_first_line(error)}"
+            ) from error
         yield target
 
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 import io
 import json
 from dataclasses import dataclass
+
 import psycopg2
+import psycopg2.errors
 import psycopg2.extensions
 from psycopg2 import sql
 
@@ -79,7 +81,9 @@ class TableLoader:
             )
         self.connection.commit()
 
-    def _set_aside(self, condition: sql.Composable, reason: sql.Composable, using: sql.Composable) -> sql.Composed:
+    def _set_aside(
+        self, condition: sql.Composable, reason: sql.Composable, using: sql.Composable
+    ) -> sql.Composed:
         """A statement moving staged rows that match ``condition`` into the rejects table with ``reason``."""
         return sql.SQL(
             "WITH bad AS (DELETE FROM {stage} AS s {using} WHERE {condition} RETURNING s.*, {reason} AS reason) "
@@ -176,6 +180,23 @@ class TableLoader:
             changed=changed,
         )
 
+    def _upsert_staged(self, cursor: psycopg2.extensions.cursor) -> int:
+        """Upsert the staged rows; returns how many were set aside as rejects first."""
+        # Clean data is the rule: try the upsert alone and pay for the checks only when PostgreSQL refuses it.
+        cursor.execute("SAVEPOINT upsert")
+        try:
+            cursor.execute(self._upsert)
+        except (psycopg2.IntegrityError, psycopg2.errors.CardinalityViolation):
+            cursor.execute("ROLLBACK TO SAVEPOINT upsert")
+        else:
+            return 0
+        set_aside = 0
+        for check in self._checks:
+            cursor.execute(check)
+            set_aside += cursor.rowcount
+        cursor.execute(self._upsert)
+        return set_aside
+
     def load(self, lines: list[CopyLine]) -> BatchResult:
         """Load one batch and commit it with the table's checkpoint; roll back on any error."""
         rejected = [item for _, item in lines if isinstance(item, Rejected)]
@@ -185,18 +206,20 @@ class TableLoader:
                 for reject in rejected:
                     cursor.execute(
                         _SAVE_REJECT,
-                        (self.spec.name, reject.rowid, reject.source_id, reject.reason, json.dumps(reject.raw)),
+                        (
+                            self.spec.name,
+                            reject.rowid,
+                            reject.source_id,
+                            reject.reason,
+                            json.dumps(reject.raw),
+                        ),
                     )
                 set_aside = 0
+                inserted = updated = 0
                 if copy_text:
                     cursor.copy_expert(self._copy, io.StringIO(copy_text))
-                    for check in self._checks:
-                        cursor.execute(check)
-                        set_aside += cursor.rowcount
-                    cursor.execute(self._upsert)
+                    set_aside = self._upsert_staged(cursor)
                     inserted, updated = cursor.fetchone()
-                else:
-                    inserted = updated = 0
                 staged = len(lines) - len(rejected)
                 result = BatchResult(
                     rows_read=len(lines),

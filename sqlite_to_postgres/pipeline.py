@@ -49,7 +49,12 @@ class RejectLimit:
         if self.max_rows is not None and rejected > self.max_rows:
             return True
         # A fraction means little on the first few rows, so it is judged on the whole table.
-        return final and self.max_fraction is not None and rows_read > 0 and rejected / rows_read > self.max_fraction
+        return (
+            final
+            and self.max_fraction is not None
+            and rows_read > 0
+            and rejected / rows_read > self.max_fraction
+        )
 
 
 def batched(items: Iterator[T], size: int) -> Iterator[list[T]]:
@@ -78,7 +83,9 @@ def _start(
         if row is not None and not full_refresh and row[0] > 0:
             target.commit()
             last_rowid, read, inserted, updated, unchanged, rejected = row
-            return TableSummary(table, read, inserted, updated, unchanged, rejected, resumed_rows=read), last_rowid
+            return TableSummary(
+                table, read, inserted, updated, unchanged, rejected, resumed_rows=read
+            ), last_rowid
         cursor.execute(sql.SQL("DELETE FROM {} WHERE table_name = %s").format(REJECTS), (table,))
         cursor.execute(
             sql.SQL(
@@ -96,7 +103,9 @@ def _start(
 def _finish(target: psycopg2.extensions.connection, table: str) -> None:
     with target.cursor() as cursor:
         cursor.execute(
-            sql.SQL("UPDATE {} SET finished = true, updated_at = now() WHERE table_name = %s").format(CHECKPOINT),
+            sql.SQL("UPDATE {} SET finished = true, updated_at = now() WHERE table_name = %s").format(
+                CHECKPOINT
+            ),
             (table,),
         )
     target.commit()
@@ -127,7 +136,9 @@ def migrate_table(
     check_source_table(source, spec)
     unmapped = unmapped_data(source, spec)
     for column, count in unmapped.items():
-        log.warning("%s: column %s has data in %d rows but no target column; it is not loaded", table, column, count)
+        log.warning(
+            "%s: column %s has data in %d rows but no target column; it is not loaded", table, column, count
+        )
 
     batch_number: int | None = None
     try:
@@ -160,7 +171,11 @@ def migrate_table(
                 elapsed = last_report - started
                 log.info(
                     "%s: %d/%d rows (%.0f%%), %.0f rows/s",
-                    table, done, to_read, 100 * done / max(to_read, 1), done / elapsed,
+                    table,
+                    done,
+                    to_read,
+                    100 * done / max(to_read, 1),
+                    done / elapsed,
                 )
         batch_number = None
         if limit.exceeded(summary.rejected, summary.rows_read, final=True):
@@ -175,7 +190,12 @@ def migrate_table(
     summary.seconds = time.monotonic() - started
     log.info(
         "%s: %d rows read, %d inserted, %d updated, %d unchanged, %d rejected in %.2f s",
-        table, summary.rows_read, summary.inserted, summary.updated, summary.unchanged, summary.rejected,
+        table,
+        summary.rows_read,
+        summary.inserted,
+        summary.updated,
+        summary.unchanged,
+        summary.rejected,
         summary.seconds,
     )
     return summary
@@ -207,7 +227,11 @@ def migrate(
             for attempt in range(retries + 1):
                 try:
                     summary = migrate_table(
-                        source, target, table, batch_size=batch_size, full_refresh=full_refresh and attempt == 0,
+                        source,
+                        target,
+                        table,
+                        batch_size=batch_size,
+                        full_refresh=full_refresh and attempt == 0,
                         reject_limit=reject_limit,
                     )
                     break
@@ -215,7 +239,9 @@ def migrate(
                     if attempt == retries:
                         raise TargetError(f"{error}; gave up after {retries} retries") from error
                     delay = min(2.0**attempt, 30.0)
-                    log.warning("%s; reconnecting in %.0f s (retry %d of %d)", error, delay, attempt + 1, retries)
+                    log.warning(
+                        "%s; reconnecting in %.0f s (retry %d of %d)", error, delay, attempt + 1, retries
+                    )
                     time.sleep(delay)
                     target.close()
                     target = stack.enter_context(open_target(dsn))

@@ -24,4 +24,6 @@ def apply_schema(target: psycopg2.extensions.connection, ddl: Path = TARGET_DDL)
         target.commit()
     except psycopg2.Error as error:
         target.rollback()
-        raise TargetError(f"cannot apply the schema {ddl.name}: {str(error).strip().splitlines()[0]}") from error
+        raise TargetError(
+            f"cannot apply the schema {ddl.name}: {str(error).strip().splitlines()[0]}"
+        ) from error

@@ -30,7 +30,11 @@ class TableSummary:
         return read_now / self.seconds if self.seconds > 0 else 0.0
 
     def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "seconds": round(self.seconds, 3), "rows_per_second": round(self.rows_per_second)}
+        return {
+            **asdict(self),
+            "seconds": round(self.seconds, 3),
+            "rows_per_second": round(self.rows_per_second),
+        }
 
 
 _COLUMNS = ("table", "read", "inserted", "updated", "unchanged", "rejected", "deleted", "seconds", "rows/s")
@@ -69,15 +73,22 @@ def format_summaries(summaries: Sequence[TableSummary]) -> str:
             )
         )
     widths = [max(len(str(row[i])) for row in [_COLUMNS, *rows]) for i in range(len(_COLUMNS))]
-    lines = ["  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(r, widths)))
-             for r in [_COLUMNS, *rows]]
+    lines = [
+        "  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(r, widths, strict=True)))
+        for r in [_COLUMNS, *rows]
+    ]
     lines.insert(1, "  ".join("-" * w for w in widths))
     notes = [
         f"{s.table}: column {column} has data in {count:,} rows but no target column; it was not loaded"
         for s in summaries
         for column, count in s.unmapped.items()
     ]
-    notes += [f"{s.table}: resumed after {s.resumed_rows:,} rows committed by an earlier run"
-              for s in summaries if s.resumed_rows]
-    notes += [f"{s.table}: {s.rejected:,} rows rejected; see migration.rejects" for s in summaries if s.rejected]
+    notes += [
+        f"{s.table}: resumed after {s.resumed_rows:,} rows committed by an earlier run"
+        for s in summaries
+        if s.resumed_rows
+    ]
+    notes += [
+        f"{s.table}: {s.rejected:,} rows rejected; see migration.rejects" for s in summaries if s.rejected
+    ]
     return "\n".join(lines + notes)

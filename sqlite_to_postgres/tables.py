@@ -7,13 +7,13 @@ pipeline reads everything it needs from here.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 from . import models
 from .errors import MigrationError
 
 
-class Kind(str, Enum):
+class Kind(StrEnum):
     """The target type of a column, which decides how a source value is parsed."""
 
     UUID = "uuid"

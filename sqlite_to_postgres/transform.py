@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from operator import attrgetter
 from typing import Any
 from uuid import UUID
@@ -39,7 +39,9 @@ CopyLine = tuple[int, str | Rejected]
 
 
 def _type_name(value: object) -> str:
-    return {bytes: "a blob", int: "an integer", float: "a number", str: "text"}.get(type(value), type(value).__name__)
+    return {bytes: "a blob", int: "an integer", float: "a number", str: "text"}.get(
+        type(value), type(value).__name__
+    )
 
 
 def parse_uuid(value: object) -> UUID:
@@ -68,7 +70,7 @@ def parse_timestamp(value: object) -> datetime:
     except ValueError:
         raise InvalidValue(f"{value[:60]!r} is not a timestamp") from None
     # Columns are declared "with time zone"; a value written without one is taken as UTC.
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=timezone.utc)
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
 def parse_date(value: object) -> date:
@@ -137,7 +139,7 @@ def to_records(spec: TableSpec, rows: Iterator[SourceRow]) -> Iterator[Parsed]:
     model = spec.model
     for row in rows:
         try:
-            record = model(*[parse(value) for parse, value in zip(parsers, row[1:])])
+            record = model(*[parse(value) for parse, value in zip(parsers, row[1:], strict=True)])
         except (InvalidValue, TypeError):
             yield row[0], _reject(spec, row, parsers)
             continue
@@ -179,6 +181,6 @@ def to_copy_lines(spec: TableSpec, records: Iterator[Parsed]) -> Iterator[CopyLi
         fields = [str(rowid)]
         fields.extend(
             "\\N" if value is None else format_value(value)
-            for format_value, value in zip(formatters, values_of(record))
+            for format_value, value in zip(formatters, values_of(record), strict=True)
         )
         yield rowid, "\t".join(fields) + "\n"

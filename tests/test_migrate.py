@@ -16,7 +16,13 @@ from sqlite_to_postgres.pipeline import migrate
 from sqlite_to_postgres.tables import TABLE_NAMES
 from sqlite_to_postgres.transform import parse_date, parse_float, parse_timestamp, parse_uuid
 
-REAL_COUNTS = {"genre": 26, "person": 4166, "film_work": 999, "genre_film_work": 2231, "person_film_work": 5783}
+REAL_COUNTS = {
+    "genre": 26,
+    "person": 4166,
+    "film_work": 999,
+    "genre_film_work": 2231,
+    "person_film_work": 5783,
+}
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -49,8 +55,13 @@ def test_real_catalog_loads_every_row_with_equal_values(
     source = sqlite3.connect(real_sqlite)
     expected = {
         parse_uuid(row[0]): (
-            row[1], row[2], row[3] and parse_date(row[3]), row[4] if row[4] is None else parse_float(row[4]),
-            row[5], parse_timestamp(row[6]), parse_timestamp(row[7]),
+            row[1],
+            row[2],
+            row[3] and parse_date(row[3]),
+            row[4] if row[4] is None else parse_float(row[4]),
+            row[5],
+            parse_timestamp(row[6]),
+            parse_timestamp(row[7]),
         )
         for row in source.execute(
             "SELECT id, title, description, creation_date, rating, type, created_at, updated_at FROM film_work"
@@ -61,8 +72,10 @@ def test_real_catalog_loads_every_row_with_equal_values(
             "SELECT id, title, description, creation_date, rating, type, created, modified FROM content.film_work"
         )
         loaded = {row[0]: tuple(row[1:]) for row in cursor}
-    assert {str(key): value for key, value in expected.items()} == {str(key): value for key, value in loaded.items()}
-    awkward = [values for values in loaded.values() if any(c in (values[1] or "") for c in "\t\n\\\"")]
+    assert {str(key): value for key, value in expected.items()} == {
+        str(key): value for key, value in loaded.items()
+    }
+    awkward = [values for values in loaded.values() if any(c in (values[1] or "") for c in '\t\n\\"')]
     assert awkward, "the real catalog has text with tabs, newlines, quotes or backslashes"
 
 
@@ -74,7 +87,9 @@ def test_second_run_inserts_and_rewrites_nothing(
 
     summaries = migrate(real_sqlite, target_dsn)
 
-    assert [(s.inserted, s.updated, s.unchanged) for s in summaries] == [(0, 0, n) for n in REAL_COUNTS.values()]
+    assert [(s.inserted, s.updated, s.unchanged) for s in summaries] == [
+        (0, 0, n) for n in REAL_COUNTS.values()
+    ]
     assert {table: _row_versions(target, table) for table in TABLE_NAMES} == before
 
 
@@ -108,8 +123,10 @@ def test_batch_size_does_not_change_the_outcome(
 ) -> None:
     migrate(sample_sqlite, target_dsn, ["genre", "film_work", "genre_film_work"], batch_size=batch_size)
     with sqlite3.connect(sample_sqlite) as source:
-        expected = {t: source.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
-                    for t in ("genre", "film_work", "genre_film_work")}
+        expected = {
+            t: source.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+            for t in ("genre", "film_work", "genre_film_work")
+        }
     source.close()
     counts = _counts(target)
     assert {t: counts[t] for t in expected} == expected
@@ -118,8 +135,20 @@ def test_batch_size_does_not_change_the_outcome(
 
 def test_cli_migrates_the_real_catalog_and_prints_the_summary(real_sqlite: Path, target_dsn: str) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "sqlite_to_postgres", "migrate", "--sqlite", str(real_sqlite), "--dsn", target_dsn],
-        capture_output=True, text=True, cwd=PROJECT_ROOT, check=False,
+        [
+            sys.executable,
+            "-m",
+            "sqlite_to_postgres",
+            "migrate",
+            "--sqlite",
+            str(real_sqlite),
+            "--dsn",
+            target_dsn,
+        ],
+        capture_output=True,
+        text=True,
+        cwd=PROJECT_ROOT,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     total = next(line for line in result.stdout.splitlines() if line.startswith("total"))
@@ -139,7 +168,9 @@ def test_without_a_configured_or_local_server_the_embedded_one_is_used(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.delenv(connections.DSN_ENV, raising=False)
-    monkeypatch.setattr(connections, "LOCAL_SERVER_DSN", "host=127.0.0.1 port=1 user=postgres connect_timeout=1")
+    monkeypatch.setattr(
+        connections, "LOCAL_SERVER_DSN", "host=127.0.0.1 port=1 user=postgres connect_timeout=1"
+    )
     monkeypatch.setattr(connections, "EMBEDDED_DIR", tmp_path / "pgdata")
     with connections.resolve_target() as dsn:
         assert str(tmp_path / "pgdata") in dsn

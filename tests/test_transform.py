@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from uuid import UUID
 
 import pytest
@@ -41,7 +41,7 @@ def test_timestamps_with_3_to_6_fraction_digits_keep_the_microsecond(text: str, 
 def test_timestamp_offsets_are_kept_as_instants() -> None:
     parsed = parse_timestamp("2021-06-16 23:14:09.5+03")
     assert parsed.utcoffset() == timedelta(hours=3)
-    assert parsed == datetime(2021, 6, 16, 20, 14, 9, 500000, tzinfo=timezone.utc)
+    assert parsed == datetime(2021, 6, 16, 20, 14, 9, 500000, tzinfo=UTC)
 
 
 def test_timestamp_without_offset_is_taken_as_utc() -> None:
@@ -104,13 +104,25 @@ def test_a_bad_row_becomes_a_reject_naming_its_column() -> None:
     assert rejected.rowid == 3
     assert rejected.source_id == GENRE_ID
     assert rejected.reason == "name: NULL where the target requires a value"
-    assert rejected.raw == {"id": GENRE_ID, "name": None, "description": "desc", "created_at": None, "updated_at": None}
+    assert rejected.raw == {
+        "id": GENRE_ID,
+        "name": None,
+        "description": "desc",
+        "created_at": None,
+        "updated_at": None,
+    }
 
 
 def test_copy_lines_escape_what_copy_text_format_treats_specially() -> None:
     film = FilmWork(
-        UUID(GENRE_ID), "Tab\there", "line\nbreak\r\\ end", None, None, "movie",
-        datetime(2021, 6, 16, 20, 14, 9, 309000, tzinfo=UTC), None,
+        UUID(GENRE_ID),
+        "Tab\there",
+        "line\nbreak\r\\ end",
+        None,
+        None,
+        "movie",
+        datetime(2021, 6, 16, 20, 14, 9, 309000, tzinfo=UTC),
+        None,
     )
     [(_, line)] = list(to_copy_lines(TABLES["film_work"], iter([(1, film)])))
     assert line == (

@@ -24,6 +24,7 @@ from sqlite_to_postgres.pipeline import DEFAULT_BATCH_SIZE, migrate_table
 from sqlite_to_postgres.schema import apply_schema
 from sqlite_to_postgres.summary import format_summaries
 from sqlite_to_postgres.tables import TABLE_NAMES
+from sqlite_to_postgres.verify import check_consistency
 
 from .connections import postgres_dsn, sqlite_path
 
@@ -157,8 +158,6 @@ class MoviesConsistencyOperator(_MoviesOperator):
         self.tables = tables
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from sqlite_to_postgres.verify import check_consistency
-
         tables = selected_tables(self.tables)
         with failing_clearly():
             path = sqlite_path(self.sqlite_conn_id)
@@ -167,5 +166,6 @@ class MoviesConsistencyOperator(_MoviesOperator):
         self.log.info("Consistency of %s against %s:\n%s", ", ".join(tables), path, report.format())
         if not report.ok:
             # The data will not change by itself: a retry would only repeat the same verdict.
-            raise AirflowFailException(f"target differs from source {path}; see the report above")
+            differing = ", ".join(table.table for table in report.tables if not table.ok)
+            raise AirflowFailException(f"PostgreSQL differs from {path} in {differing}; see the report above")
         return dict(report.as_dict())

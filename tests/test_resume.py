@@ -1,0 +1,162 @@
+"""Interrupted runs: a killed process resumes from its checkpoint, a dropped connection is retried."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+import psycopg2.extensions
+import pytest
+from crafted import (
+    PROJECT_ROOT,
+    checkpoint,
+    person,
+    read_table,
+    rejects,
+    run_cli,
+    write_catalog,
+    write_persons,
+)
+
+from sqlite_to_postgres.errors import RejectThresholdExceeded
+from sqlite_to_postgres.pipeline import RejectLimit, migrate
+from sqlite_to_postgres.summary import TableSummary
+
+LARGE = 100_000
+BATCH_SIZE = 1000
+
+
+def _wait_until(condition: Callable[[], bool], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.02)
+
+
+def _committed(target: psycopg2.extensions.connection) -> int:
+    row = checkpoint(target, "person")
+    return row["last_rowid"] if row else 0
+
+
+def _assert_every_person_once(source: Path, target: psycopg2.extensions.connection) -> None:
+    """Counts, then every id with its values, against SQLite."""
+    expected = {
+        (id_, name, datetime.fromisoformat(created), datetime.fromisoformat(modified))
+        for id_, name, created, modified in read_table(source, "person", "id, full_name, created_at, updated_at")
+    }
+    with target.cursor() as cursor:
+        cursor.execute("SELECT count(*), count(DISTINCT id) FROM content.person")
+        assert cursor.fetchone() == (len(expected), len(expected))
+        cursor.execute("SELECT id::text, full_name, created, modified FROM content.person")
+        assert set(cursor.fetchall()) == expected
+    target.commit()
+
+
+def test_killed_run_resumes_after_its_last_committed_batch_with_every_row_once(
+    tmp_path: Path, target_dsn: str, target: psycopg2.extensions.connection
+) -> None:
+    source = write_persons(tmp_path / "large.sqlite", LARGE)
+    run = subprocess.Popen(
+        [sys.executable, "-m", "sqlite_to_postgres", "migrate", "--sqlite", str(source), "--dsn", target_dsn,
+         "--tables", "person", "--batch-size", str(BATCH_SIZE)],
+        cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_until(lambda: _committed(target) >= 5 * BATCH_SIZE)
+    finally:
+        run.send_signal(signal.SIGKILL)
+        run.wait()
+    killed_at = checkpoint(target, "person")
+    assert killed_at is not None
+    assert not killed_at["finished"] and killed_at["last_rowid"] < LARGE, "the kill came too late to test resuming"
+
+    [summary] = migrate(source, target_dsn, ["person"], batch_size=BATCH_SIZE)
+
+    assert summary.resumed_rows == killed_at["rows_read"] == killed_at["last_rowid"] > 0
+    assert summary.rows_read - summary.resumed_rows == LARGE - killed_at["last_rowid"]  # read only the rest
+    assert (summary.rows_read, summary.inserted, summary.rejected) == (LARGE, LARGE, 0)
+    finished = checkpoint(target, "person")
+    assert finished is not None
+    assert (finished["finished"], finished["last_rowid"], finished["rows_read"]) == (True, LARGE, LARGE)
+    _assert_every_person_once(source, target)
+
+
+def _stopped_at_batch_three(tmp_path: Path, target_dsn: str) -> Path:
+    """5,000 persons with a bad one at rowid 2,500: a zero reject limit stops the run after batch 3."""
+    rows = [person(n) for n in range(1, 5001)]
+    rows[2499] = person(2500, id="not-a-uuid")
+    source = write_catalog(tmp_path / "stopped.sqlite", {"person": rows})
+    with pytest.raises(RejectThresholdExceeded, match="batch 3"):
+        migrate(source, target_dsn, ["person"], batch_size=BATCH_SIZE, reject_limit=RejectLimit(max_rows=0))
+    return source
+
+
+def test_rerun_after_a_failed_run_reads_only_the_rows_after_its_checkpoint(
+    tmp_path: Path, target_dsn: str, target: psycopg2.extensions.connection
+) -> None:
+    source = _stopped_at_batch_three(tmp_path, target_dsn)
+
+    [summary] = migrate(source, target_dsn, ["person"], batch_size=BATCH_SIZE, reject_limit=RejectLimit(max_rows=1))
+
+    assert (summary.resumed_rows, summary.rows_read, summary.inserted, summary.rejected) == (3000, 5000, 4999, 1)
+    assert checkpoint(target, "person")["unchanged"] == 0  # no committed row was read twice
+    assert [r[:2] for r in rejects(target)] == [("person", 2500)]
+
+
+def test_full_refresh_reads_every_row_again_despite_a_checkpoint(
+    tmp_path: Path, target_dsn: str, target: psycopg2.extensions.connection
+) -> None:
+    source = _stopped_at_batch_three(tmp_path, target_dsn)
+
+    result = run_cli("migrate", "--sqlite", source, "--dsn", target_dsn, "--tables", "person",
+                     "--batch-size", BATCH_SIZE, "--max-rejects", "1", "--full-refresh")
+
+    assert result.returncode == 0, result.stderr
+    assert "resumed" not in result.stdout
+    state = checkpoint(target, "person")
+    assert state is not None
+    assert (state["rows_read"], state["inserted"], state["unchanged"], state["rejected"]) == (5000, 2000, 2999, 1)
+    assert [r[:2] for r in rejects(target)] == [("person", 2500)]
+
+
+def test_connection_killed_mid_run_is_retried_and_every_row_loads_once(
+    tmp_path: Path, target_dsn: str, target: psycopg2.extensions.connection, caplog: pytest.LogCaptureFixture
+) -> None:
+    source = write_persons(tmp_path / "large.sqlite", LARGE)
+    outcome: dict[str, list[TableSummary] | BaseException] = {}
+
+    def run() -> None:
+        try:
+            outcome["summaries"] = migrate(source, target_dsn, ["person"], batch_size=BATCH_SIZE, retries=3)
+        except BaseException as error:  # handed to the test thread
+            outcome["error"] = error
+
+    caplog.set_level(logging.WARNING, logger="sqlite_to_postgres")
+    migration = threading.Thread(target=run, daemon=True)
+    migration.start()
+    _wait_until(lambda: _committed(target) >= 5 * BATCH_SIZE)
+    with target.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        terminated = cursor.fetchone()[0]
+    target.commit()
+    still_running = migration.is_alive()
+    migration.join(timeout=120)
+
+    assert (terminated, still_running) == (1, True), "the connection must be dropped while the run is going"
+    assert "error" not in outcome, outcome.get("error")
+    [summary] = outcome["summaries"]  # type: ignore[misc]
+    assert "lost the connection to PostgreSQL" in caplog.text and "retry 1 of 3" in caplog.text
+    assert summary.resumed_rows > 0  # the retry picked up after the last committed batch
+    assert (summary.rows_read, summary.inserted, summary.rejected) == (LARGE, LARGE, 0)
+    assert checkpoint(target, "person")["finished"]
+    _assert_every_person_once(source, target)
