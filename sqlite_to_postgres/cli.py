@@ -73,6 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="ignore checkpoints of an interrupted run; read every row again",
     )
     run.add_argument(
+        "--delete-missing",
+        action="store_true",
+        help="delete target rows whose id the source no longer has (off by default; links to them go too)",
+    )
+    run.add_argument(
         "--max-rejects", type=int, default=None, help="fail a table when more rows than this are rejected"
     )
     run.add_argument(
@@ -131,6 +136,7 @@ def _migrate(args: argparse.Namespace) -> int:
             apply_ddl=not args.no_schema,
             full_refresh=args.full_refresh,
             retries=args.retries,
+            delete=args.delete_missing,
             reject_limit=RejectLimit(max_rows=args.max_rejects, max_fraction=args.max_reject_fraction),
         )
     print(format_summaries(summaries))

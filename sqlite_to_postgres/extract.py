@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from collections.abc import Iterator
 from typing import Any
 
 from .errors import SourceError
 from .tables import TableSpec
+
+log = logging.getLogger(__name__)
 
 # (rowid, *source column values): the rowid orders the read and is the resume point.
 SourceRow = tuple[Any, ...]
@@ -64,15 +67,56 @@ def unmapped_data(connection: sqlite3.Connection, spec: TableSpec) -> dict[str, 
     return counts
 
 
+class UndecodableText(str):
+    """Text from a source row that is not valid UTF-8, kept with its bad bytes escaped so it can be reported."""
+
+
+def _tolerant_text(data: bytes) -> str:
+    try:
+        return data.decode()
+    except UnicodeDecodeError:
+        return UndecodableText(data.decode("utf-8", "surrogateescape"))
+
+
 def read_rows(
     connection: sqlite3.Connection, spec: TableSpec, batch_size: int, after_rowid: int = 0
 ) -> Iterator[SourceRow]:
     """Yield ``(rowid, *columns)`` for every row after ``after_rowid``, fetching ``batch_size`` at a time."""
     columns = ", ".join(_quote(column) for column in spec.source_columns)
     sql = f"SELECT rowid, {columns} FROM {_quote(spec.name)} WHERE rowid > ? ORDER BY rowid"
+    last_rowid = after_rowid
     try:
-        cursor = connection.execute(sql, (after_rowid,))
-        while rows := cursor.fetchmany(batch_size):
-            yield from rows
+        while True:
+            try:
+                cursor = connection.execute(sql, (last_rowid,))
+                while rows := cursor.fetchmany(batch_size):
+                    yield from rows
+                    last_rowid = rows[-1][0]
+                return
+            except sqlite3.OperationalError as error:
+                # sqlite3's fast decoding fails the whole fetch on one bad byte; decoding in Python is
+                # slower but lets that row be rejected alone, so it is used only once a file needs it.
+                if "decode" not in str(error) or connection.text_factory is _tolerant_text:
+                    raise
+                log.warning(
+                    "%s: text that is not UTF-8 after rowid %d; reading on with a tolerant decoder",
+                    spec.name,
+                    last_rowid,
+                )
+                connection.text_factory = _tolerant_text
     except sqlite3.DatabaseError as error:
-        raise SourceError(f"cannot read rows: {error}", table=spec.name) from error
+        raise SourceError(f"cannot read rows after rowid {last_rowid}: {error}", table=spec.name) from error
+    finally:
+        connection.text_factory = str
+
+
+def read_ids(connection: sqlite3.Connection, spec: TableSpec, batch_size: int) -> Iterator[object]:
+    """Yield the id of every source row, ``batch_size`` at a time."""
+    id_column = spec.columns[0].source
+    try:
+        cursor = connection.execute(f"SELECT {_quote(id_column)} FROM {_quote(spec.name)}")
+        while rows := cursor.fetchmany(batch_size):
+            for (source_id,) in rows:
+                yield source_id
+    except sqlite3.DatabaseError as error:
+        raise SourceError(f"cannot read ids: {error}", table=spec.name) from error

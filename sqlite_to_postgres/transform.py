@@ -15,9 +15,9 @@ from operator import attrgetter
 from typing import Any
 from uuid import UUID
 
-from .extract import SourceRow
+from .extract import SourceRow, UndecodableText
 from .models import Record
-from .tables import Column, Kind, TableSpec
+from .tables import Kind, TableSpec
 
 
 class InvalidValue(ValueError):
@@ -39,6 +39,8 @@ CopyLine = tuple[int, str | Rejected]
 
 
 def _type_name(value: object) -> str:
+    if isinstance(value, UndecodableText):
+        return "text that is not valid UTF-8"
     return {bytes: "a blob", int: "an integer", float: "a number", str: "text"}.get(
         type(value), type(value).__name__
     )
@@ -54,6 +56,8 @@ def parse_uuid(value: object) -> UUID:
 
 
 def parse_text(value: object) -> str:
+    if isinstance(value, UndecodableText):
+        raise InvalidValue(f"text is not valid UTF-8: {_printable(value)[:60]!r}")
     if type(value) is not str:
         raise InvalidValue(f"expected text, found {_type_name(value)}")
     if "\x00" in value:
@@ -99,31 +103,34 @@ PARSERS: dict[Kind, Callable[[object], Any]] = {
 }
 
 
-def _column_parser(column: Column) -> Callable[[object], Any]:
-    parse = PARSERS[column.kind]
-    if not column.nullable:
+def _printable(value: str) -> str:
+    """Text with undecodable bytes shown as U+FFFD, which JSON and PostgreSQL accept."""
+    return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
-        def required(value: object) -> Any:
-            if value is None:
-                raise InvalidValue("NULL where the target requires a value")
-            return parse(value)
 
-        return required
-    return lambda value: None if value is None else parse(value)
+def _json_ready(value: object) -> object:
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, UndecodableText):
+        return _printable(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # JSON has no Infinity or NaN
+    return value
 
 
 def raw_row(spec: TableSpec, row: SourceRow) -> dict[str, Any]:
     """The source row as a JSON-ready mapping, for the rejects table."""
-    return {
-        column: value.hex() if isinstance(value, bytes) else value
-        for column, value in zip(spec.source_columns, row[1:], strict=True)
-    }
+    return {column: _json_ready(value) for column, value in zip(spec.source_columns, row[1:], strict=True)}
 
 
-def _reject(spec: TableSpec, row: SourceRow, parsers: list[Callable[[object], Any]]) -> Rejected:
-    for column, parse, value in zip(spec.columns, parsers, row[1:], strict=True):
+def _reject(spec: TableSpec, row: SourceRow) -> Rejected:
+    for column, value in zip(spec.columns, row[1:], strict=True):
         try:
-            parse(value)
+            if value is None:
+                if not column.nullable:
+                    raise InvalidValue("NULL where the target requires a value")
+            else:
+                PARSERS[column.kind](value)
         except InvalidValue as error:
             reason = f"{column.source}: {error}"
             break
@@ -135,13 +142,21 @@ def _reject(spec: TableSpec, row: SourceRow, parsers: list[Callable[[object], An
 
 def to_records(spec: TableSpec, rows: Iterator[SourceRow]) -> Iterator[Parsed]:
     """Parse each source row into the table's dataclass, or a ``Rejected`` saying which column failed."""
-    parsers = [_column_parser(column) for column in spec.columns]
+    parsers = [PARSERS[column.kind] for column in spec.columns]
+    required = [index for index, column in enumerate(spec.columns) if not column.nullable]
     model = spec.model
     for row in rows:
         try:
-            record = model(*[parse(value) for parse, value in zip(parsers, row[1:], strict=True)])
-        except (InvalidValue, TypeError):
-            yield row[0], _reject(spec, row, parsers)
+            # This loop runs once per source row: it is kept flat on purpose (see docs/BENCHMARKS.md).
+            values: list[Any] = [
+                None if value is None else parse(value) for parse, value in zip(parsers, row[1:], strict=True)
+            ]
+            for index in required:
+                if values[index] is None:
+                    raise InvalidValue
+            record = model(*values)
+        except (InvalidValue, TypeError, ValueError):
+            yield row[0], _reject(spec, row)
             continue
         yield row[0], record
 
@@ -161,8 +176,13 @@ def _copy_float(value: float) -> str:
     return "NaN" if math.isnan(value) else repr(value)
 
 
+def _copy_uuid(value: UUID) -> str:
+    # PostgreSQL reads 32 bare hex digits as a uuid; .hex is cheaper to make than the hyphenated text.
+    return value.hex
+
+
 FORMATTERS: dict[Kind, Callable[[Any], str]] = {
-    Kind.UUID: str,
+    Kind.UUID: _copy_uuid,
     Kind.TEXT: _copy_text,
     Kind.TIMESTAMP: datetime.isoformat,
     Kind.DATE: date.isoformat,
@@ -178,9 +198,8 @@ def to_copy_lines(spec: TableSpec, records: Iterator[Parsed]) -> Iterator[CopyLi
         if isinstance(record, Rejected):
             yield rowid, record
             continue
-        fields = [str(rowid)]
-        fields.extend(
+        fields = [
             "\\N" if value is None else format_value(value)
             for format_value, value in zip(formatters, values_of(record), strict=True)
-        )
-        yield rowid, "\t".join(fields) + "\n"
+        ]
+        yield rowid, f"{rowid}\t" + "\t".join(fields) + "\n"

@@ -31,6 +31,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
+import re
 import sqlite3
 import struct
 import time
@@ -254,14 +255,23 @@ _SQL_RENDER: dict[Kind, str] = {
 }
 
 
+# Canonical uuid text: for it str(UUID(text)) == text, so the parse (the check's hottest path) is skipped.
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+# The same test in SQLite's GLOB (case-sensitive), so canonical ids sort without calling into Python.
+_CANONICAL_UUID_GLOB = "-".join("[0-9a-f]" * digits for digits in (8, 4, 4, 4, 12))
+
+
 def _normaliser(column: Column) -> Callable[[object], Canonical]:
     """Source value -> canonical text, through the migration's own parser for the column's kind."""
     parse = PARSERS[column.kind]
     render = _RENDER[column.kind]
+    is_uuid = column.kind is Kind.UUID
 
     def normalise(value: object) -> Canonical:
         if value is None:
             return None if column.nullable else _Invalid(value, "NULL where the target requires a value")
+        if is_uuid and type(value) is str and _CANONICAL_UUID.fullmatch(value):
+            return value
         try:
             return render(parse(value))
         except (ValueError, OverflowError) as error:  # InvalidValue is a ValueError
@@ -348,9 +358,15 @@ class _Source:
         self.normalisers = [_normaliser(column) for column in spec.columns]
         id_column = _id_column(spec)
         columns = ", ".join(_sqlite_identifier(column) for column in spec.source_columns)
+        source_id = _sqlite_identifier(id_column.source)
+        # typeof: GLOB would match a blob holding the same bytes, which the migration refuses as no uuid.
+        sort_key = (
+            f"CASE WHEN typeof({source_id}) = 'text' AND {source_id} GLOB '{_CANONICAL_UUID_GLOB}' "
+            f"THEN {source_id} ELSE {UUID_KEY_FUNCTION}({source_id}) END"
+        )
         self.query = (
-            f"SELECT {UUID_KEY_FUNCTION}({_sqlite_identifier(id_column.source)}) AS sort_key, rowid, {columns} "
-            f"FROM {_sqlite_identifier(spec.name)} ORDER BY sort_key"
+            f"SELECT {sort_key} AS sort_key, rowid, {columns} "
+            f"FROM {_sqlite_identifier(spec.name)} ORDER BY sort_key COLLATE BINARY"
         )
         self.id_index = spec.columns.index(id_column)
 

@@ -39,29 +39,60 @@ def uid(kind: str, number: int) -> str:
 
 
 def genre(number: int, **values: Any) -> Row:
-    return {"id": uid("genre", number), "name": f"Genre {number}", "description": None,
-            "created_at": TIMESTAMP, "updated_at": TIMESTAMP, **values}
+    return {
+        "id": uid("genre", number),
+        "name": f"Genre {number}",
+        "description": None,
+        "created_at": TIMESTAMP,
+        "updated_at": TIMESTAMP,
+        **values,
+    }
 
 
 def person(number: int, **values: Any) -> Row:
-    return {"id": uid("person", number), "full_name": f"Person {number}",
-            "created_at": TIMESTAMP, "updated_at": TIMESTAMP, **values}
+    return {
+        "id": uid("person", number),
+        "full_name": f"Person {number}",
+        "created_at": TIMESTAMP,
+        "updated_at": TIMESTAMP,
+        **values,
+    }
 
 
 def film(number: int, **values: Any) -> Row:
-    return {"id": uid("film", number), "title": f"Film {number}", "description": f"About film {number}",
-            "creation_date": None, "file_path": None, "rating": 7.5, "type": "movie",
-            "created_at": TIMESTAMP, "updated_at": TIMESTAMP, **values}
+    return {
+        "id": uid("film", number),
+        "title": f"Film {number}",
+        "description": f"About film {number}",
+        "creation_date": None,
+        "file_path": None,
+        "rating": 7.5,
+        "type": "movie",
+        "created_at": TIMESTAMP,
+        "updated_at": TIMESTAMP,
+        **values,
+    }
 
 
 def genre_link(number: int, film_number: int, genre_number: int, **values: Any) -> Row:
-    return {"id": uid("genre_film_work", number), "film_work_id": uid("film", film_number),
-            "genre_id": uid("genre", genre_number), "created_at": TIMESTAMP, **values}
+    return {
+        "id": uid("genre_film_work", number),
+        "film_work_id": uid("film", film_number),
+        "genre_id": uid("genre", genre_number),
+        "created_at": TIMESTAMP,
+        **values,
+    }
 
 
 def person_link(number: int, film_number: int, person_number: int, role: str = "actor", **values: Any) -> Row:
-    return {"id": uid("person_film_work", number), "film_work_id": uid("film", film_number),
-            "person_id": uid("person", person_number), "role": role, "created_at": TIMESTAMP, **values}
+    return {
+        "id": uid("person_film_work", number),
+        "film_work_id": uid("film", film_number),
+        "person_id": uid("person", person_number),
+        "role": role,
+        "created_at": TIMESTAMP,
+        **values,
+    }
 
 
 # A consistent catalog: every link points at an existing row.
@@ -75,8 +106,12 @@ def small_catalog(**extra_rows: Iterable[Row]) -> dict[str, list[Row]]:
         "person": [person(1), person(2), person(3)],
         "film_work": [film(1), film(2), film(3)],
         "genre_film_work": [genre_link(1, 1, 1), genre_link(2, 2, 1), genre_link(3, 3, 2)],
-        "person_film_work": [person_link(1, 1, 1), person_link(2, 1, 2, "director"),
-                             person_link(3, 2, 3), person_link(4, 3, 1, "writer")],
+        "person_film_work": [
+            person_link(1, 1, 1),
+            person_link(2, 1, 2, "director"),
+            person_link(3, 2, 3),
+            person_link(4, 3, 1, "writer"),
+        ],
     }
     for table, extra in extra_rows.items():
         rows[table].extend(extra)
@@ -92,7 +127,9 @@ def source_ddl(strict: bool = True) -> str:
     return ddl.replace(" NOT NULL", "").replace(" PRIMARY KEY", "")
 
 
-def write_catalog(path: Path, tables: Mapping[str, Iterable[Row]] | None = None, *, strict: bool = True) -> Path:
+def write_catalog(
+    path: Path, tables: Mapping[str, Iterable[Row]] | None = None, *, strict: bool = True
+) -> Path:
     """Create ``path`` with the source schema and insert ``tables`` (table -> rows, in rowid order)."""
     connection = sqlite3.connect(path)
     try:
@@ -105,10 +142,14 @@ def write_catalog(path: Path, tables: Mapping[str, Iterable[Row]] | None = None,
     return path
 
 
+class NotUtf8(bytes):
+    """Bytes to store as TEXT as they are, e.g. invalid UTF-8 from a legacy writer (plain bytes become a BLOB)."""
+
+
 def insert_rows(connection: sqlite3.Connection, table: str, rows: Iterable[Row]) -> None:
     for row in rows:
         columns = ", ".join(f'"{column}"' for column in row)
-        marks = ", ".join("?" for _ in row)
+        marks = ", ".join("CAST(? AS TEXT)" if isinstance(value, NotUtf8) else "?" for value in row.values())
         connection.execute(f'INSERT INTO "{table}" ({columns}) VALUES ({marks})', tuple(row.values()))
 
 
@@ -130,8 +171,10 @@ def write_persons(path: Path, count: int) -> Path:
         connection.executescript(source_ddl())
         connection.executemany(
             "INSERT INTO person (id, full_name, created_at, updated_at) VALUES (?, ?, ?, ?)",
-            ((str(uuid.UUID(int=number)), f"Person {number}", TIMESTAMP, TIMESTAMP)
-             for number in range(1, count + 1)),
+            (
+                (str(uuid.UUID(int=number)), f"Person {number}", TIMESTAMP, TIMESTAMP)
+                for number in range(1, count + 1)
+            ),
         )
         connection.commit()
     finally:
@@ -161,7 +204,11 @@ def run_cli(*arguments: str | Path, timeout: float = 120) -> subprocess.Complete
     """``python -m sqlite_to_postgres ARGUMENTS`` in a subprocess, as a user would type it."""
     return subprocess.run(
         [sys.executable, "-m", "sqlite_to_postgres", *map(str, arguments)],
-        capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=timeout, check=False,
+        capture_output=True,
+        text=True,
+        cwd=PROJECT_ROOT,
+        timeout=timeout,
+        check=False,
     )
 
 
@@ -185,7 +232,9 @@ def content_counts(target: psycopg2.extensions.connection) -> dict[str, int]:
 def rejects(target: psycopg2.extensions.connection) -> list[tuple[str, int, str | None, str]]:
     """(table_name, source_rowid, source_id, reason) of every rejected row."""
     with target.cursor() as cursor:
-        cursor.execute("SELECT table_name, source_rowid, source_id, reason FROM migration.rejects ORDER BY 1, 2")
+        cursor.execute(
+            "SELECT table_name, source_rowid, source_id, reason FROM migration.rejects ORDER BY 1, 2"
+        )
         rows = cursor.fetchall()
     target.commit()
     return rows

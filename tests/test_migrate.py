@@ -181,3 +181,27 @@ def test_a_configured_dsn_wins(monkeypatch: pytest.MonkeyPatch, target_dsn: str)
     monkeypatch.setenv(connections.DSN_ENV, target_dsn)
     with connections.resolve_target() as dsn:
         assert dsn == target_dsn
+
+
+def test_delete_missing_removes_rows_gone_from_the_source_only_when_asked(
+    real_sqlite: Path, target_dsn: str, target: psycopg2.extensions.connection
+) -> None:
+    migrate(real_sqlite, target_dsn)
+    with sqlite3.connect(real_sqlite) as source:
+        person_id = source.execute("SELECT person_id FROM person_film_work LIMIT 1").fetchone()[0]
+        links = source.execute("SELECT count(*) FROM person_film_work WHERE person_id = ?", (person_id,)).fetchone()[0]
+        source.execute("DELETE FROM person_film_work WHERE person_id = ?", (person_id,))
+        source.execute("DELETE FROM person WHERE id = ?", (person_id,))
+    source.close()
+
+    kept = {s.table: s.deleted for s in migrate(real_sqlite, target_dsn)}
+    assert set(kept.values()) == {0}
+    assert _counts(target)["person"] == REAL_COUNTS["person"]
+
+    deleted = {s.table: s.deleted for s in migrate(real_sqlite, target_dsn, delete=True)}
+    assert deleted["person"] == 1
+    # The links went with the person (ON DELETE CASCADE) before their own table was compared.
+    assert deleted["person_film_work"] == 0
+    counts = _counts(target)
+    assert counts["person"] == REAL_COUNTS["person"] - 1
+    assert counts["person_film_work"] == REAL_COUNTS["person_film_work"] - links

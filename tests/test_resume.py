@@ -49,7 +49,9 @@ def _assert_every_person_once(source: Path, target: psycopg2.extensions.connecti
     """Counts, then every id with its values, against SQLite."""
     expected = {
         (id_, name, datetime.fromisoformat(created), datetime.fromisoformat(modified))
-        for id_, name, created, modified in read_table(source, "person", "id, full_name, created_at, updated_at")
+        for id_, name, created, modified in read_table(
+            source, "person", "id, full_name, created_at, updated_at"
+        )
     }
     with target.cursor() as cursor:
         cursor.execute("SELECT count(*), count(DISTINCT id) FROM content.person")
@@ -64,9 +66,23 @@ def test_killed_run_resumes_after_its_last_committed_batch_with_every_row_once(
 ) -> None:
     source = write_persons(tmp_path / "large.sqlite", LARGE)
     run = subprocess.Popen(
-        [sys.executable, "-m", "sqlite_to_postgres", "migrate", "--sqlite", str(source), "--dsn", target_dsn,
-         "--tables", "person", "--batch-size", str(BATCH_SIZE)],
-        cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "sqlite_to_postgres",
+            "migrate",
+            "--sqlite",
+            str(source),
+            "--dsn",
+            target_dsn,
+            "--tables",
+            "person",
+            "--batch-size",
+            str(BATCH_SIZE),
+        ],
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         _wait_until(lambda: _committed(target) >= 5 * BATCH_SIZE)
@@ -75,7 +91,9 @@ def test_killed_run_resumes_after_its_last_committed_batch_with_every_row_once(
         run.wait()
     killed_at = checkpoint(target, "person")
     assert killed_at is not None
-    assert not killed_at["finished"] and killed_at["last_rowid"] < LARGE, "the kill came too late to test resuming"
+    assert not killed_at["finished"] and killed_at["last_rowid"] < LARGE, (
+        "the kill came too late to test resuming"
+    )
 
     [summary] = migrate(source, target_dsn, ["person"], batch_size=BATCH_SIZE)
 
@@ -103,9 +121,16 @@ def test_rerun_after_a_failed_run_reads_only_the_rows_after_its_checkpoint(
 ) -> None:
     source = _stopped_at_batch_three(tmp_path, target_dsn)
 
-    [summary] = migrate(source, target_dsn, ["person"], batch_size=BATCH_SIZE, reject_limit=RejectLimit(max_rows=1))
+    [summary] = migrate(
+        source, target_dsn, ["person"], batch_size=BATCH_SIZE, reject_limit=RejectLimit(max_rows=1)
+    )
 
-    assert (summary.resumed_rows, summary.rows_read, summary.inserted, summary.rejected) == (3000, 5000, 4999, 1)
+    assert (summary.resumed_rows, summary.rows_read, summary.inserted, summary.rejected) == (
+        3000,
+        5000,
+        4999,
+        1,
+    )
     assert checkpoint(target, "person")["unchanged"] == 0  # no committed row was read twice
     assert [r[:2] for r in rejects(target)] == [("person", 2500)]
 
@@ -115,14 +140,31 @@ def test_full_refresh_reads_every_row_again_despite_a_checkpoint(
 ) -> None:
     source = _stopped_at_batch_three(tmp_path, target_dsn)
 
-    result = run_cli("migrate", "--sqlite", source, "--dsn", target_dsn, "--tables", "person",
-                     "--batch-size", BATCH_SIZE, "--max-rejects", "1", "--full-refresh")
+    result = run_cli(
+        "migrate",
+        "--sqlite",
+        source,
+        "--dsn",
+        target_dsn,
+        "--tables",
+        "person",
+        "--batch-size",
+        BATCH_SIZE,
+        "--max-rejects",
+        "1",
+        "--full-refresh",
+    )
 
     assert result.returncode == 0, result.stderr
     assert "resumed" not in result.stdout
     state = checkpoint(target, "person")
     assert state is not None
-    assert (state["rows_read"], state["inserted"], state["unchanged"], state["rejected"]) == (5000, 2000, 2999, 1)
+    assert (state["rows_read"], state["inserted"], state["unchanged"], state["rejected"]) == (
+        5000,
+        2000,
+        2999,
+        1,
+    )
     assert [r[:2] for r in rejects(target)] == [("person", 2500)]
 
 

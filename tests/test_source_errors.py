@@ -76,7 +76,9 @@ def missing_table(path: Path) -> Path:
 
 
 def missing_column(path: Path) -> Path:
-    execute(_catalog(path), "DROP INDEX film_work_person_role", "ALTER TABLE person_film_work DROP COLUMN role")
+    execute(
+        _catalog(path), "DROP INDEX film_work_person_role", "ALTER TABLE person_film_work DROP COLUMN role"
+    )
     return path
 
 
@@ -89,7 +91,10 @@ SOURCES: dict[str, tuple[Callable[[Path], Path], str]] = {
     "truncated": (truncated, "cannot read {path} as SQLite: database disk image is malformed"),
     "corrupt last pages": (corrupt_last_pages, "table person_film_work: "),
     "missing table": (missing_table, "table person_film_work: the SQLite file has no such table"),
-    "missing mapped column": (missing_column, "table person_film_work: the SQLite table lacks column(s) role"),
+    "missing mapped column": (
+        missing_column,
+        "table person_film_work: the SQLite table lacks column(s) role",
+    ),
 }
 
 _WRITES_EARLIER_TABLES = pytest.mark.xfail(

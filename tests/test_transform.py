@@ -126,7 +126,7 @@ def test_copy_lines_escape_what_copy_text_format_treats_specially() -> None:
     )
     [(_, line)] = list(to_copy_lines(TABLES["film_work"], iter([(1, film)])))
     assert line == (
-        f"1\t{GENRE_ID}\tTab\\there\tline\\nbreak\\r\\\\ end\t\\N\t\\N\tmovie\t"
+        f"1\t{UUID(GENRE_ID).hex}\tTab\\there\tline\\nbreak\\r\\\\ end\t\\N\t\\N\tmovie\t"
         "2021-06-16T20:14:09.309000+00:00\t\\N\n"
     )
 
@@ -137,3 +137,14 @@ def test_copy_lines_write_floats_that_read_back_exactly() -> None:
     [(_, line)] = list(to_copy_lines(TABLES["film_work"], iter([(1, film)])))
     assert float(line.split("\t")[5]) == rating
     assert line.split("\t")[4] == "2000-01-02"
+
+
+def test_text_that_is_not_utf8_is_refused_and_reported_readably() -> None:
+    from sqlite_to_postgres.extract import UndecodableText
+
+    bad = UndecodableText(b"A\xffB".decode("utf-8", "surrogateescape"))
+    with pytest.raises(InvalidValue, match="not valid UTF-8: 'A\ufffdB'"):
+        parse_text(bad)
+    [(_, rejected)] = list(to_records(TABLES["genre"], iter([(1, GENRE_ID, bad, None, None, None)])))
+    assert isinstance(rejected, Rejected)
+    assert rejected.raw["name"] == "A\ufffdB"
