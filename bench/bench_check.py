@@ -3,17 +3,18 @@
     .venv/bin/python bench/bench_check.py [--scales 1 100] [--workdir /tmp/bench_check] [--keep]
 
 For each scale: generate a catalog into the work directory (reused when it is already there),
-migrate it into a fresh database of its own, then run the check in a child process per mode
-and batch size. The child reports its own peak RSS (``getrusage(RUSAGE_SELF)``): the
-parent's RUSAGE_CHILDREN would give the largest child so far, not the one just measured.
-Prints a markdown table; the acceptance is the 100x peak within 20% of the 1x peak.
+migrate it into a fresh database of its own (both through the CLI, in child processes), then
+run the check in a child process per mode and batch size. The child reports its own peak
+RSS, VmHWM from /proc/self/status: getrusage's ru_maxrss survives execve, so a child would
+inherit its parent's peak, and the parent's RUSAGE_CHILDREN gives the largest child so far,
+not the one just measured. Prints a markdown table; the acceptance is the 100x peak within
+20% of the 1x peak.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import time
@@ -29,8 +30,6 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
 
 from sqlite_to_postgres.connections import LOCAL_SERVER_DSN, with_database  # noqa: E402
-from sqlite_to_postgres.generate import generate_catalog  # noqa: E402
-from sqlite_to_postgres.pipeline import migrate  # noqa: E402
 
 
 def run_check(sqlite_path: str, dsn: str, fast: bool, batch_size: int) -> None:
@@ -39,15 +38,27 @@ def run_check(sqlite_path: str, dsn: str, fast: bool, batch_size: int) -> None:
     from sqlite_to_postgres.verify import check_consistency
 
     with open_source(sqlite_path) as source, open_target(dsn) as target:
-        # Peak RSS once everything is imported and connected: what the check itself adds comes after.
-        baseline_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        # RSS once everything is imported and connected: what the check itself adds comes after.
+        baseline_kib = _memory_kib("VmRSS")
         started = time.perf_counter()
         report = check_consistency(source, target, fast=fast, batch_size=batch_size)
         seconds = time.perf_counter() - started
-    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak_kib = _memory_kib("VmHWM")
     rows = sum(table.source_rows for table in report.tables)
     print(json.dumps({"ok": report.ok, "rows": rows, "check_seconds": seconds,
                       "baseline_kib": baseline_kib, "peak_kib": peak_kib}))
+
+
+def _memory_kib(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"/proc/self/status has no {field}")
+
+
+def _cli(*arguments: str) -> None:
+    subprocess.run([sys.executable, "-m", "sqlite_to_postgres", *arguments], check=True, cwd=PROJECT_ROOT,
+                   stdout=subprocess.DEVNULL)
 
 
 @contextmanager
@@ -98,10 +109,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         catalog = args.workdir / f"catalog_scale{scale}.sqlite"
         if not catalog.exists():
             print(f"generating scale {scale} into {catalog}", file=sys.stderr)
-            generate_catalog(catalog, scale=scale, seed=0)
+            _cli("generate", "--out", str(catalog), "--scale", str(scale))
         with fresh_database(args.dsn, f"s{scale}") as dsn:
             started = time.perf_counter()
-            migrate(catalog, dsn)
+            _cli("migrate", "--sqlite", str(catalog), "--dsn", dsn)
             print(f"scale {scale}: migrated in {time.perf_counter() - started:.1f} s", file=sys.stderr)
             for batch_size in args.batch_sizes:
                 for fast in (False, True):
@@ -109,7 +120,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     results.append((scale, batch_size, "fast" if fast else "full", result))
                     print(f"scale {scale} batch {batch_size} {'fast' if fast else 'full'}: {result}", file=sys.stderr)
 
-    print("| scale | rows | batch size | mode | check s | wall s | peak RSS MiB | RSS before check MiB |")
+    print("| scale | rows | batch size | mode | check s | wall s (process) | peak RSS MiB | RSS before check MiB |")
     print("|---:|---:|---:|---|---:|---:|---:|---:|")
     for scale, batch_size, mode, result in results:
         print(

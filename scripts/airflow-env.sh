@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+#!/usr/bin/env bash
 # A project-local Airflow: metadata in .airflow/ (SQLite), this repo's dags/ and plugins/,
 # and the two connections the DAG uses, given by environment variables.
 #

@@ -26,6 +26,13 @@ def _positive(text: str) -> int:
     return value
 
 
+def _non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {value}")
+    return value
+
+
 def _fraction(text: str) -> float:
     value = float(text)
     if not 0 <= value <= 1:
@@ -78,7 +85,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="delete target rows whose id the source no longer has (off by default; links to them go too)",
     )
     run.add_argument(
-        "--max-rejects", type=int, default=None, help="fail a table when more rows than this are rejected"
+        "--max-rejects",
+        type=_non_negative,
+        default=None,
+        help="fail a table when more rows than this are rejected",
     )
     run.add_argument(
         "--max-reject-fraction",
@@ -88,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--retries",
-        type=int,
+        type=_non_negative,
         default=3,
         help="reconnections after a dropped connection (default: %(default)s)",
     )

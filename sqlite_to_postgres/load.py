@@ -88,7 +88,7 @@ class TableLoader:
         return sql.SQL(
             "WITH bad AS (DELETE FROM {stage} AS s {using} WHERE {condition} RETURNING s.*, {reason} AS reason) "
             "INSERT INTO {rejects} (table_name, source_rowid, source_id, reason, raw) "
-            "SELECT {table}, bad._rowid, bad.id::text, bad.reason, to_jsonb(bad) - '_rowid' - 'reason' FROM bad "
+            "SELECT {table}, bad._rowid, bad.id::text, bad.reason, jsonb_build_object({raw}) FROM bad "
             "ON CONFLICT (table_name, source_rowid) DO UPDATE SET source_id = EXCLUDED.source_id, "
             "reason = EXCLUDED.reason, raw = EXCLUDED.raw, rejected_at = now()"
         ).format(
@@ -98,6 +98,11 @@ class TableLoader:
             reason=reason,
             rejects=REJECTS,
             table=sql.Literal(self.spec.name),
+            # Under the source's column names, like the rows rejected while parsing.
+            raw=sql.SQL(", ").join(
+                sql.SQL("{}, bad.{}").format(sql.Literal(column.source), sql.Identifier(column.target))
+                for column in self.spec.columns
+            ),
         )
 
     def _check_statements(self) -> list[sql.Composed]:

@@ -20,7 +20,15 @@ from psycopg2 import sql
 
 from .connections import open_source, open_target, source_fingerprint
 from .errors import MigrationError, RejectThresholdExceeded, TargetError
-from .extract import check_source_table, count_rows, read_ids, read_rows, unmapped_data
+from .extract import (
+    check_source,
+    check_source_table,
+    count_rows,
+    duplicate_ids,
+    read_ids,
+    read_rows,
+    unmapped_data,
+)
 from .load import CHECKPOINT, REJECTS, BatchResult, TableLoader
 from .schema import apply_schema
 from .summary import TableSummary
@@ -47,16 +55,20 @@ class RejectLimit:
     max_rows: int | None = None
     max_fraction: float | None = 0.01
 
-    def exceeded(self, rejected: int, rows_read: int, final: bool) -> bool:
+    def __post_init__(self) -> None:
+        if self.max_rows is not None and self.max_rows < 0:
+            raise MigrationError(f"the reject limit must be 0 or more rows, not {self.max_rows}")
+        if self.max_fraction is not None and not 0 <= self.max_fraction <= 1:
+            raise MigrationError(f"the reject fraction must be between 0 and 1, not {self.max_fraction}")
+
+    def breach(self, rejected: int, rows_read: int, *, final: bool) -> str | None:
+        """Why ``rejected`` of ``rows_read`` rows fail the table, or None while within the limit."""
         if self.max_rows is not None and rejected > self.max_rows:
-            return True
+            return f"{rejected} rows rejected, more than the limit of {self.max_rows}"
         # A fraction means little on the first few rows, so it is judged on the whole table.
-        return (
-            final
-            and self.max_fraction is not None
-            and rows_read > 0
-            and rejected / rows_read > self.max_fraction
-        )
+        if final and self.max_fraction is not None and rows_read and rejected / rows_read > self.max_fraction:
+            return f"{rejected} of {rows_read} rows rejected, more than the limit of {self.max_fraction:.1%}"
+        return None
 
 
 def batched(items: Iterator[T], size: int) -> Iterator[list[T]]:
@@ -65,21 +77,32 @@ def batched(items: Iterator[T], size: int) -> Iterator[list[T]]:
         yield batch
 
 
-def load_overlapped(loader: TableLoader, batches: Iterator[list[CopyLine]]) -> Iterator[BatchResult]:
-    """Load batches in a worker thread while the next one is prepared; yield each result in order.
+def load_overlapped(
+    loader: TableLoader, batches: Iterator[list[CopyLine]]
+) -> Iterator[tuple[int, BatchResult]]:
+    """Load batches in a worker thread while the next one is prepared; yield (batch number, result) in order.
 
     psycopg2 releases the GIL while PostgreSQL works, so parsing batch n+1 overlaps loading batch n:
     on two cores the run takes about the longer of the two instead of their sum. At most two batches
     are in memory.
     """
+
+    def outcome(number: int, pending: Future[BatchResult]) -> tuple[int, BatchResult]:
+        try:
+            return number, pending.result()
+        except psycopg2.Error as error:
+            raise _target_error(error, loader.spec.name, number) from error
+
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"load-{loader.spec.name}") as pool:
         pending: Future[BatchResult] | None = None
+        number = 0
         for batch in batches:
             if pending is not None:
-                yield pending.result()
+                yield outcome(number, pending)
+            number += 1
             pending = pool.submit(loader.load, batch)
         if pending is not None:
-            yield pending.result()
+            yield outcome(number, pending)
 
 
 def _database_path(source: sqlite3.Connection) -> str:
@@ -188,7 +211,6 @@ def migrate_table(
             "%s: column %s has data in %d rows but no target column; it is not loaded", table, column, count
         )
 
-    batch_number: int | None = None
     try:
         summary, after_rowid = _start(target, table, source_fingerprint(_database_path(source)), full_refresh)
         summary.unmapped = unmapped
@@ -196,22 +218,22 @@ def migrate_table(
             log.info("%s: resuming after %d rows committed by an earlier run", table, summary.resumed_rows)
         to_read = count_rows(source, spec, after_rowid)
         loader = TableLoader(target, spec)
-        lines = to_copy_lines(spec, to_records(spec, read_rows(source, spec, batch_size, after_rowid)))
+        records = to_records(
+            spec, read_rows(source, spec, batch_size, after_rowid), duplicate_ids(source, spec)
+        )
+        lines = to_copy_lines(spec, records)
         done = 0
         last_report = time.monotonic()
-        for batch_number, result in enumerate(load_overlapped(loader, batched(lines, batch_size)), start=1):
+        for batch_number, result in load_overlapped(loader, batched(lines, batch_size)):
             done += result.rows_read
             summary.rows_read += result.rows_read
             summary.inserted += result.inserted
             summary.updated += result.updated
             summary.unchanged += result.unchanged
             summary.rejected += result.rejected
-            if limit.exceeded(summary.rejected, summary.rows_read, final=False):
+            if breach := limit.breach(summary.rejected, summary.rows_read, final=False):
                 raise RejectThresholdExceeded(
-                    f"{summary.rejected} rows rejected, more than the limit of {limit.max_rows}; "
-                    "see migration.rejects",
-                    table=table,
-                    batch=batch_number,
+                    f"{breach}; see migration.rejects", table=table, batch=batch_number
                 )
             if time.monotonic() - last_report >= PROGRESS_EVERY_SECONDS:
                 last_report = time.monotonic()
@@ -224,20 +246,15 @@ def migrate_table(
                     100 * done / max(to_read, 1),
                     done / elapsed,
                 )
-        batch_number = None
-        if limit.exceeded(summary.rejected, summary.rows_read, final=True):
-            raise RejectThresholdExceeded(
-                f"{summary.rejected} of {summary.rows_read} rows rejected, more than "
-                f"{limit.max_fraction:.1%}; see migration.rejects",
-                table=table,
-            )
+        if breach := limit.breach(summary.rejected, summary.rows_read, final=True):
+            raise RejectThresholdExceeded(f"{breach}; see migration.rejects", table=table)
         if delete:
             summary.deleted = delete_missing(source, target, spec, batch_size)
             if summary.deleted:
                 log.warning("%s: deleted %d rows the source no longer has", table, summary.deleted)
         _finish(target, table)
     except psycopg2.Error as error:
-        raise _target_error(error, table, batch_number) from error
+        raise _target_error(error, table, None) from error
     summary.seconds = time.monotonic() - started
     log.info(
         "%s: %d rows read, %d inserted, %d updated, %d unchanged, %d rejected in %.2f s",
@@ -271,6 +288,7 @@ def migrate(
     summaries = []
     with ExitStack() as stack:
         source = stack.enter_context(open_source(sqlite_path))
+        check_source(source, [get_table(name) for name in names])
         target = stack.enter_context(open_target(dsn))
         if apply_ddl:
             apply_schema(target)

@@ -74,7 +74,10 @@ def format_summaries(summaries: Sequence[TableSummary]) -> str:
         )
     widths = [max(len(str(row[i])) for row in [_COLUMNS, *rows]) for i in range(len(_COLUMNS))]
     lines = [
-        "  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(r, widths, strict=True)))
+        "  ".join(
+            cell.ljust(w) if i == 0 else cell.rjust(w)
+            for i, (cell, w) in enumerate(zip(r, widths, strict=True))
+        )
         for r in [_COLUMNS, *rows]
     ]
     lines.insert(1, "  ".join("-" * w for w in widths))

@@ -8,7 +8,7 @@ it in the same batch as its neighbours.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from operator import attrgetter
@@ -112,7 +112,9 @@ def _json_ready(value: object) -> object:
     if isinstance(value, bytes):
         return value.hex()
     if isinstance(value, UndecodableText):
-        return _printable(value)
+        value = _printable(value)
+    if isinstance(value, str) and "\x00" in value:
+        return value.replace("\x00", "\\u0000")  # jsonb cannot hold NUL either; keep it visible
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)  # JSON has no Infinity or NaN
     return value
@@ -140,12 +142,25 @@ def _reject(spec: TableSpec, row: SourceRow) -> Rejected:
     return Rejected(row[0], source_id, reason, raw_row(spec, row))
 
 
-def to_records(spec: TableSpec, rows: Iterator[SourceRow]) -> Iterator[Parsed]:
-    """Parse each source row into the table's dataclass, or a ``Rejected`` saying which column failed."""
+def to_records(
+    spec: TableSpec, rows: Iterator[SourceRow], duplicates: Mapping[int, int] | None = None
+) -> Iterator[Parsed]:
+    """Parse each source row into the table's dataclass, or a ``Rejected`` saying which column failed.
+
+    ``duplicates`` maps the rowid of a row repeating an earlier row's id to that earlier rowid.
+    """
+    duplicates = duplicates or {}
     parsers = [PARSERS[column.kind] for column in spec.columns]
     required = [index for index, column in enumerate(spec.columns) if not column.nullable]
     model = spec.model
     for row in rows:
+        if duplicates and row[0] in duplicates:
+            reason = f"duplicate id: same as source rowid {duplicates[row[0]]}"
+            yield (
+                row[0],
+                Rejected(row[0], row[1] if isinstance(row[1], str) else None, reason, raw_row(spec, row)),
+            )
+            continue
         try:
             # This loop runs once per source row: it is kept flat on purpose (see docs/BENCHMARKS.md).
             values: list[Any] = [

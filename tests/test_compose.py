@@ -33,7 +33,9 @@ def services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def airflow_services(services: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    return {name: service for name, service in services.items() if "apache/airflow" in service.get("image", "")}
+    return {
+        name: service for name, service in services.items() if "apache/airflow" in service.get("image", "")
+    }
 
 
 def with_defaults(text: str) -> str:
@@ -72,9 +74,11 @@ def dag_constant(name: str) -> str:
 
 def test_compose_file_parses_with_the_full_stack(services: dict[str, dict[str, Any]]) -> None:
     commands = {str(service.get("command", "")) for service in services.values()}
-    assert AIRFLOW_COMMANDS <= commands
+    assert commands >= AIRFLOW_COMMANDS
     assert any("db migrate" in command for command in commands), "no init job migrating Airflow's database"
-    postgres = [name for name, service in services.items() if service.get("image", "").startswith("postgres:")]
+    postgres = [
+        name for name, service in services.items() if service.get("image", "").startswith("postgres:")
+    ]
     assert len(postgres) == 2, "expected Airflow's metadata PostgreSQL and the target PostgreSQL"
 
 

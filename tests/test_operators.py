@@ -60,32 +60,34 @@ def postgres_connection(dsn: str) -> str:
 @pytest.fixture
 def connections(monkeypatch: pytest.MonkeyPatch, target_dsn: str, sample_sqlite: Path) -> Path:
     """movies_sqlite -> a copy of db.sqlite, movies_pg -> this test's database."""
-    monkeypatch.setenv("AIRFLOW_CONN_MOVIES_SQLITE", json.dumps({"conn_type": "sqlite", "host": str(sample_sqlite)}))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_MOVIES_SQLITE", json.dumps({"conn_type": "sqlite", "host": str(sample_sqlite)})
+    )
     monkeypatch.setenv("AIRFLOW_CONN_MOVIES_PG", postgres_connection(target_dsn))
     return sample_sqlite
 
 
 def source_count(path: Path, table: str) -> int:
     with sqlite3.connect(path) as source:
-        return int(source.execute(f"SELECT count(*) FROM {table}").fetchone()[0])  # noqa: S608 - known names
+        return int(source.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
 
 
 def target_count(dsn: str, table: str) -> int:
     with psycopg2.connect(dsn) as target, target.cursor() as cursor:
-        cursor.execute(f"SELECT count(*) FROM content.{table}")  # noqa: S608 - known names
+        cursor.execute(f"SELECT count(*) FROM content.{table}")
         return int(cursor.fetchone()[0])
 
 
 def load_all(operators: ModuleType) -> list[dict[str, Any]]:
     operators.MoviesSchemaOperator(task_id="apply_schema").execute({})
     return [
-        operators.MoviesTableOperator(task_id=f"load_{table}", table=table).execute({}) for table in TABLE_NAMES
+        operators.MoviesTableOperator(task_id=f"load_{table}", table=table).execute({})
+        for table in TABLE_NAMES
     ]
 
 
 def test_dsn_keeps_connection_fields_and_libpq_extras(operators: ModuleType) -> None:
     from airflow.sdk import Connection
-
     from movies_operators.connections import dsn_from_connection
 
     connection = Connection(
@@ -122,9 +124,9 @@ def test_sqlite_path_is_read_from_the_json_connection_host(
 def test_sqlite_connection_without_a_path_says_how_to_set_it(
     operators: ModuleType, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from sqlite_to_postgres.errors import SourceError
-
     from movies_operators.connections import sqlite_path
+
+    from sqlite_to_postgres.errors import SourceError
 
     monkeypatch.setenv("AIRFLOW_CONN_EMPTY_SQLITE", json.dumps({"conn_type": "sqlite"}))
     with pytest.raises(SourceError, match=r"no SQLite file path.*\"host\""):
@@ -142,18 +144,22 @@ def test_sqlite_connection_without_a_path_says_how_to_set_it(
         ("['person']", ("person",)),
     ],
 )
-def test_selected_tables_keeps_foreign_key_order(operators: ModuleType, tables: Any, expected: tuple[str, ...]) -> None:
+def test_selected_tables_keeps_foreign_key_order(
+    operators: ModuleType, tables: Any, expected: tuple[str, ...]
+) -> None:
     assert operators.selected_tables(tables) == tuple(expected)
 
 
 def test_selected_tables_refuses_unknown_names(operators: ModuleType) -> None:
     from airflow.sdk.exceptions import AirflowFailException
 
-    with pytest.raises(AirflowFailException, match="unknown table.*movies"):
+    with pytest.raises(AirflowFailException, match=r"unknown table.*movies"):
         operators.selected_tables(["genre", "movies"])
 
 
-def test_schema_operator_creates_the_content_tables(operators: ModuleType, connections: Path, target_dsn: str) -> None:
+def test_schema_operator_creates_the_content_tables(
+    operators: ModuleType, connections: Path, target_dsn: str
+) -> None:
     summary = operators.MoviesSchemaOperator(task_id="apply_schema").execute({})
     operators.MoviesSchemaOperator(task_id="apply_schema").execute({})  # a second time is harmless
 
@@ -205,7 +211,9 @@ def test_missing_sqlite_file_fails_without_retry(
     from airflow.sdk.exceptions import AirflowFailException
 
     missing = tmp_path / "missing.sqlite"
-    monkeypatch.setenv("AIRFLOW_CONN_MOVIES_SQLITE", json.dumps({"conn_type": "sqlite", "host": str(missing)}))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_MOVIES_SQLITE", json.dumps({"conn_type": "sqlite", "host": str(missing)})
+    )
     operators.MoviesSchemaOperator(task_id="apply_schema").execute({})
     with pytest.raises(AirflowFailException, match=rf"SQLite file {missing} does not exist"):
         operators.MoviesTableOperator(task_id="load_genre", table="genre").execute({})

@@ -72,12 +72,6 @@ def _films_with_forbidden_fifth(path: Path) -> Path:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: since batches load in a worker (load_overlapped), a failing batch's error surfaces before "
-    "enumerate() numbers it, so the message names the previous batch ('batch 1' for batch 2) and no batch "
-    "at all when batch 1 fails",
-)
 def test_a_refused_write_gives_one_line_naming_table_and_batch(
     tmp_path: Path, target_dsn: str, target: psycopg2.extensions.connection
 ) -> None:

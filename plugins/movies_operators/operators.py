@@ -102,7 +102,9 @@ class MoviesSchemaOperator(_MoviesOperator):
             apply_schema(target)
         seconds = round(time.perf_counter() - started, 3)
         summary = {"schema": "content", "tables": list(TABLE_NAMES), "seconds": seconds}
-        self.log.info("Schema content applied in %s s; tables: %s", summary["seconds"], ", ".join(TABLE_NAMES))
+        self.log.info(
+            "Schema content applied in %s s; tables: %s", summary["seconds"], ", ".join(TABLE_NAMES)
+        )
         return summary
 
 
