@@ -51,18 +51,28 @@ class BatchResult:
 class TableLoader:
     """Loads batches of COPY lines into one target table over a connection it is given."""
 
-    def __init__(self, connection: psycopg2.extensions.connection, spec: TableSpec) -> None:
+    def __init__(
+        self, connection: psycopg2.extensions.connection, spec: TableSpec, *, first_load: bool = False
+    ) -> None:
         self.connection = connection
         self.spec = spec
+        # Into an empty table, COPY straight into the target: no staging, no upsert. A batch PostgreSQL
+        # refuses (a duplicate, a missing parent) is rolled back and goes the staged way instead.
+        self.first_load = first_load
         self.target = sql.Identifier(spec.target_schema, spec.name)
         self.stage = sql.Identifier(f"stage_{spec.name}")
         self.columns = [sql.Identifier(column) for column in spec.target_columns]
         self._create_stage()
         self._checks = self._check_statements()
         self._upsert = self._upsert_statement()
-        self._copy = (
+        self._copy_staged = (
             sql.SQL("COPY {stage} (_rowid, {columns}) FROM STDIN")
             .format(stage=self.stage, columns=sql.SQL(", ").join(self.columns))
+            .as_string(connection)
+        )
+        self._copy_direct = (
+            sql.SQL("COPY {target} ({columns}) FROM STDIN")
+            .format(target=self.target, columns=sql.SQL(", ").join(self.columns))
             .as_string(connection)
         )
 
@@ -185,6 +195,17 @@ class TableLoader:
             changed=changed,
         )
 
+    def _copy_into_target(self, cursor: psycopg2.extensions.cursor, rows: list[tuple[int, str]]) -> bool:
+        """COPY the rows straight into the target; False, with nothing written, if PostgreSQL refuses them."""
+        cursor.execute("SAVEPOINT direct")
+        try:
+            cursor.copy_expert(self._copy_direct, io.StringIO("".join(line for _, line in rows)))
+        except psycopg2.IntegrityError:
+            cursor.execute("ROLLBACK TO SAVEPOINT direct")
+            return False
+        cursor.execute("RELEASE SAVEPOINT direct")
+        return True
+
     def _upsert_staged(self, cursor: psycopg2.extensions.cursor) -> int:
         """Upsert the staged rows; returns how many were set aside as rejects first."""
         # Clean data is the rule: try the upsert alone and pay for the checks only when PostgreSQL refuses it.
@@ -205,7 +226,7 @@ class TableLoader:
     def load(self, lines: list[CopyLine]) -> BatchResult:
         """Load one batch and commit it with the table's checkpoint; roll back on any error."""
         rejected = [item for _, item in lines if isinstance(item, Rejected)]
-        copy_text = "".join(item for _, item in lines if isinstance(item, str))
+        rows = [(rowid, item) for rowid, item in lines if isinstance(item, str)]
         try:
             with self.connection.cursor() as cursor:
                 for reject in rejected:
@@ -219,18 +240,19 @@ class TableLoader:
                             json.dumps(reject.raw),
                         ),
                     )
-                set_aside = 0
-                inserted = updated = 0
-                if copy_text:
-                    cursor.copy_expert(self._copy, io.StringIO(copy_text))
+                set_aside = inserted = updated = 0
+                if rows and self.first_load and self._copy_into_target(cursor, rows):
+                    inserted = len(rows)
+                elif rows:
+                    copy_text = "".join(f"{rowid}\t{line}" for rowid, line in rows)
+                    cursor.copy_expert(self._copy_staged, io.StringIO(copy_text))
                     set_aside = self._upsert_staged(cursor)
                     inserted, updated = cursor.fetchone()
-                staged = len(lines) - len(rejected)
                 result = BatchResult(
                     rows_read=len(lines),
                     inserted=inserted,
                     updated=updated,
-                    unchanged=staged - set_aside - inserted - updated,
+                    unchanged=len(rows) - set_aside - inserted - updated,
                     rejected=len(rejected) + set_aside,
                     last_rowid=lines[-1][0],
                 )

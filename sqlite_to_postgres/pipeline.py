@@ -142,6 +142,18 @@ def _start(
     return TableSummary(table), 0
 
 
+def _is_empty(target: psycopg2.extensions.connection, spec: TableSpec) -> bool:
+    with target.cursor() as cursor:
+        cursor.execute(
+            sql.SQL("SELECT NOT EXISTS (SELECT FROM {})").format(
+                sql.Identifier(spec.target_schema, spec.name)
+            )
+        )
+        empty = bool(cursor.fetchone()[0])
+    target.commit()
+    return empty
+
+
 def _finish(target: psycopg2.extensions.connection, table: str) -> None:
     with target.cursor() as cursor:
         cursor.execute(
@@ -217,7 +229,7 @@ def migrate_table(
         if summary.resumed_rows:
             log.info("%s: resuming after %d rows committed by an earlier run", table, summary.resumed_rows)
         to_read = count_rows(source, spec, after_rowid)
-        loader = TableLoader(target, spec)
+        loader = TableLoader(target, spec, first_load=_is_empty(target, spec))
         records = to_records(
             spec, read_rows(source, spec, batch_size, after_rowid), duplicate_ids(source, spec)
         )

@@ -206,7 +206,7 @@ FORMATTERS: dict[Kind, Callable[[Any], str]] = {
 
 
 def to_copy_lines(spec: TableSpec, records: Iterator[Parsed]) -> Iterator[CopyLine]:
-    """Render each dataclass as one line of COPY text: rowid, then the target columns."""
+    """Render each dataclass as one line of COPY text in the order of the target columns."""
     values_of = attrgetter(*spec.target_columns)
     formatters = [FORMATTERS[column.kind] for column in spec.columns]
     for rowid, record in records:
@@ -217,4 +217,4 @@ def to_copy_lines(spec: TableSpec, records: Iterator[Parsed]) -> Iterator[CopyLi
             "\\N" if value is None else format_value(value)
             for format_value, value in zip(formatters, values_of(record), strict=True)
         ]
-        yield rowid, f"{rowid}\t" + "\t".join(fields) + "\n"
+        yield rowid, "\t".join(fields) + "\n"

@@ -29,6 +29,7 @@ only the rows of chunks whose hashes differ.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import math
 import re
@@ -47,7 +48,7 @@ import psycopg2.extensions
 from psycopg2 import sql
 
 from .errors import ConsistencyError, SourceError, TargetError
-from .extract import check_source_table
+from .extract import UndecodableText, check_source_table
 from .load import REJECTS
 from .tables import TABLE_NAMES, Column, Kind, TableSpec, get_table
 from .transform import PARSERS
@@ -190,7 +191,7 @@ class ConsistencyReport:
             problems = table.missing + table.extra + table.differing
             out.append("")
             out.append(
-                f"{table.table}: {problems:,} rows differ "
+                f"{table.table}: {problems:,} {'row differs' if problems == 1 else 'rows differ'} "
                 f"(showing {len(table.differences)}; source value | target value)"
             )
             for difference in table.differences:
@@ -355,6 +356,18 @@ def _sqlite_identifier(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+class _UndecodableSource(Exception):
+    """The table holds text that is not UTF-8: it must be read again with the tolerant decoder."""
+
+
+def _tolerant_text(data: bytes) -> str:
+    # As the migration reads such text (extract.read_rows): its parser then refuses it as not UTF-8.
+    try:
+        return data.decode()
+    except UnicodeDecodeError:
+        return UndecodableText(data.decode("utf-8", "surrogateescape"))
+
+
 class _Source:
     """The SQLite side of one table: rows in canonical id order, quarantined rows set aside."""
 
@@ -415,6 +428,10 @@ class _Source:
                         normalise(value) for normalise, value in zip(self.normalisers, values, strict=True)
                     )
                     yield _Row(sort_key or "", canonical, rowid, raw_id)
+        except sqlite3.OperationalError as error:
+            if "decode" in str(error) and self.connection.text_factory is not _tolerant_text:
+                raise _UndecodableSource from error
+            raise SourceError(f"cannot read rows: {error}", table=self.spec.name) from error
         except sqlite3.DatabaseError as error:
             raise SourceError(f"cannot read rows: {error}", table=self.spec.name) from error
 
@@ -433,6 +450,9 @@ class _Source:
             digest.update(_row_text(row.values).encode("utf-8"))
         if prefix is not None:
             yield _Chunk(prefix, rows, digest.hexdigest())
+
+
+_cursor_numbers = itertools.count()
 
 
 class _Target:
@@ -464,7 +484,8 @@ class _Target:
 
     def _stream(self, query: sql.Composable, params: Sequence[Any], name: str) -> Iterator[tuple[Any, ...]]:
         # A named cursor keeps the result on the server and fetches ``itersize`` rows per round trip.
-        with self.connection.cursor(name=f"verify_{self.spec.name}_{name}") as cursor:
+        # Numbered: a stream abandoned by an error stays open until its generator is collected.
+        with self.connection.cursor(name=f"verify_{self.spec.name}_{name}_{next(_cursor_numbers)}") as cursor:
             cursor.itersize = self.batch_size
             cursor.execute(query, params)
             yield from cursor
@@ -637,34 +658,22 @@ def _check_table(
         raise ConsistencyError(f"the target has no table {spec.target_schema}.{spec.name}", table=table)
     source_side = _Source(source, spec, _rejects(target, table), batch_size)
     source_rows, target_rows = source_side.count(), target_side.count()
-    tally = _Tally()
-    rejected = [0]
-    chunks: int | None = None
-    differing_chunks: list[str] = []
-    if fast:
-        digits = _chunk_digits(max(source_rows, target_rows))
-        chunks = 0
-        for ours, theirs in _merge(
-            source_side.chunks(digits, rejected), target_side.chunks(digits), _chunk_key
-        ):
-            chunks += 1
-            if ours is None or theirs is None:
-                differing_chunks.append(next(chunk.prefix for chunk in (ours, theirs) if chunk is not None))
-            elif (ours.rows, ours.digest) == (theirs.rows, theirs.digest):
-                tally.matched += ours.rows
-            else:
-                differing_chunks.append(ours.prefix)
-        if differing_chunks:
-            wanted = set(differing_chunks)
-            # Quarantined rows were counted by the hash pass; this second pass must not count them again.
-            _compare_rows(
-                spec,
-                (row for row in source_side.rows([0]) if row.key[:digits] in wanted),
-                target_side.rows(differing_chunks, digits),
-                tally,
+    text_factory = source.text_factory
+    try:
+        try:
+            tally, rejected, chunks = _compare_table(
+                spec, source_side, target_side, max(source_rows, target_rows), fast
             )
-    else:
-        _compare_rows(spec, source_side.rows(rejected), target_side.rows(), tally)
+        except _UndecodableSource:
+            # sqlite3's C decoder fails a whole fetch on one bad byte; decoding in Python is slower, so it is
+            # used only for a table that needs it, read again from the start.
+            log.warning("%s: text that is not UTF-8; comparing again with a tolerant decoder", table)
+            source.text_factory = _tolerant_text
+            tally, rejected, chunks = _compare_table(
+                spec, source_side, target_side, max(source_rows, target_rows), fast
+            )
+    finally:
+        source.text_factory = text_factory
     report = TableReport(
         table=table,
         source_rows=source_rows,
@@ -673,10 +682,10 @@ def _check_table(
         missing=tally.missing,
         extra=tally.extra,
         differing=tally.differing,
-        rejected=rejected[0],
+        rejected=rejected,
         differences=tuple(tally.shown),
-        chunks=chunks,
-        chunks_differing=len(differing_chunks) if fast else None,
+        chunks=chunks[0] if chunks else None,
+        chunks_differing=chunks[1] if chunks else None,
         seconds=time.monotonic() - started,
     )
     log.info(
@@ -692,6 +701,40 @@ def _check_table(
         report.seconds,
     )
     return report
+
+
+def _compare_table(
+    spec: TableSpec, source_side: _Source, target_side: _Target, rows: int, fast: bool
+) -> tuple[_Tally, int, tuple[int, int] | None]:
+    """Tally every row of one table: (tally, rejected source rows, (chunks, differing chunks) in fast mode)."""
+    tally = _Tally()
+    rejected = [0]
+    if not fast:
+        _compare_rows(spec, source_side.rows(rejected), target_side.rows(), tally)
+        return tally, rejected[0], None
+    digits = _chunk_digits(rows)
+    chunks = 0
+    differing_chunks: list[str] = []
+    for ours, theirs in _merge(source_side.chunks(digits, rejected), target_side.chunks(digits), _chunk_key):
+        chunks += 1
+        if (
+            ours is not None
+            and theirs is not None
+            and (ours.rows, ours.digest) == (theirs.rows, theirs.digest)
+        ):
+            tally.matched += ours.rows
+        else:
+            differing_chunks.append(next(chunk.prefix for chunk in (ours, theirs) if chunk is not None))
+    if differing_chunks:
+        wanted = set(differing_chunks)
+        # Quarantined rows were counted by the hash pass; this second pass must not count them again.
+        _compare_rows(
+            spec,
+            (row for row in source_side.rows([0]) if row.key[:digits] in wanted),
+            target_side.rows(differing_chunks, digits),
+            tally,
+        )
+    return tally, rejected[0], (chunks, len(differing_chunks))
 
 
 @contextmanager

@@ -22,10 +22,10 @@ MODES = pytest.mark.parametrize("fast", [False, True], ids=["full", "fast"])
 
 
 @pytest.fixture
-def catalog(real_sqlite: Path, target_dsn: str) -> Path:
+def catalog(sample_sqlite: Path, target_dsn: str) -> Path:
     """db.sqlite (a private copy, free to edit), migrated into this test's database."""
-    migrate(real_sqlite, target_dsn)
-    return real_sqlite
+    migrate(sample_sqlite, target_dsn)
+    return sample_sqlite
 
 
 def _check(catalog: Path, target: psycopg2.extensions.connection, fast: bool, **options: Any) -> ConsistencyReport:
@@ -200,15 +200,15 @@ def test_source_value_that_does_not_parse_is_a_difference(
 
 @MODES
 def test_rows_the_migration_rejected_are_accounted_not_missing(
-    real_sqlite: Path, target_dsn: str, target: psycopg2.extensions.connection, fast: bool
+    sample_sqlite: Path, target_dsn: str, target: psycopg2.extensions.connection, fast: bool
 ) -> None:
-    (rowid, person_id) = _source(real_sqlite, "SELECT rowid, id FROM person ORDER BY rowid LIMIT 1 OFFSET 10")[0]
-    _source(real_sqlite, "UPDATE person SET updated_at = 'not a time' WHERE rowid = ?", rowid)
+    (rowid, person_id) = _source(sample_sqlite, "SELECT rowid, id FROM person ORDER BY rowid LIMIT 1 OFFSET 10")[0]
+    _source(sample_sqlite, "UPDATE person SET updated_at = 'not a time' WHERE rowid = ?", rowid)
     # Its film links are rejected too, as pointing at a person the target does not have.
-    links = _source(real_sqlite, "SELECT count(*) FROM person_film_work WHERE person_id = ?", person_id)[0][0]
-    migrate(real_sqlite, target_dsn)
+    links = _source(sample_sqlite, "SELECT count(*) FROM person_film_work WHERE person_id = ?", person_id)[0][0]
+    migrate(sample_sqlite, target_dsn)
 
-    report = _check(real_sqlite, target, fast)
+    report = _check(sample_sqlite, target, fast)
 
     assert report.ok, report.format()
     by_table = {table.table: table for table in report.tables}
@@ -217,21 +217,21 @@ def test_rows_the_migration_rejected_are_accounted_not_missing(
 
     # Without the quarantine record, the same row is a difference again.
     _target(target, "DELETE FROM migration.rejects WHERE table_name = 'person'")
-    person = _only_failing(_check(real_sqlite, target, fast), "person")
+    person = _only_failing(_check(sample_sqlite, target, fast), "person")
     assert list(_differences(person)) == [("missing", person_id, ())]
 
 
 @MODES
 def test_source_ids_in_upper_case_or_braces_still_line_up(
-    real_sqlite: Path, target_dsn: str, target: psycopg2.extensions.connection, fast: bool
+    sample_sqlite: Path, target_dsn: str, target: psycopg2.extensions.connection, fast: bool
 ) -> None:
     """Raw text order of such ids is not uuid order: the check must sort by the canonical id."""
-    _source(real_sqlite, "UPDATE person SET id = upper(id) WHERE rowid % 2 = 0")
-    _source(real_sqlite, "UPDATE person SET id = '{' || id || '}' WHERE rowid % 3 = 0")
-    _source(real_sqlite, "UPDATE person_film_work SET person_id = upper(person_id), id = upper(id)")
-    migrate(real_sqlite, target_dsn)
+    _source(sample_sqlite, "UPDATE person SET id = upper(id) WHERE rowid % 2 = 0")
+    _source(sample_sqlite, "UPDATE person SET id = '{' || id || '}' WHERE rowid % 3 = 0")
+    _source(sample_sqlite, "UPDATE person_film_work SET person_id = upper(person_id), id = upper(id)")
+    migrate(sample_sqlite, target_dsn)
 
-    report = _check(real_sqlite, target, fast, batch_size=100)
+    report = _check(sample_sqlite, target, fast, batch_size=100)
 
     assert report.ok, report.format()
     assert all(table.matched == table.source_rows for table in report.tables)
@@ -253,6 +253,31 @@ def test_duplicate_source_id_is_reported_as_missing(
     difference: RowDifference = genre.differences[0]
     assert (difference.kind, difference.id) == ("missing", genre_id.lower())
     assert "same id" in difference.note
+
+
+@MODES
+def test_text_that_is_not_utf8_is_a_difference(catalog: Path, target: psycopg2.extensions.connection, fast: bool) -> None:
+    person_id = _some_id(target, "person")
+    _source(catalog, "UPDATE person SET full_name = CAST(X'4D6172FF' AS TEXT) WHERE id = ?", person_id)
+
+    person = _only_failing(_check(catalog, target, fast), "person")
+
+    assert list(_differences(person)) == [("differing", person_id, ("full_name",))]
+    assert "not valid UTF-8" in person.differences[0].columns[0].source
+
+
+@MODES
+def test_text_that_is_not_utf8_is_accounted_when_rejected(
+    sample_sqlite: Path, target_dsn: str, target: psycopg2.extensions.connection, fast: bool
+) -> None:
+    (rowid,) = _source(sample_sqlite, "SELECT rowid FROM person ORDER BY rowid LIMIT 1 OFFSET 20")[0]
+    _source(sample_sqlite, "UPDATE person SET full_name = CAST(X'4D6172FF' AS TEXT) WHERE rowid = ?", rowid)
+    migrate(sample_sqlite, target_dsn)
+
+    report = _check(sample_sqlite, target, fast)
+
+    assert report.ok, report.format()
+    assert report.tables[1].table == "person" and report.tables[1].rejected == 1
 
 
 def test_only_the_tables_asked_for_are_checked(catalog: Path, target: psycopg2.extensions.connection) -> None:
