@@ -92,12 +92,12 @@ def measure(sqlite_path: Path, dsn: str, fast: bool, batch_size: int) -> dict[st
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scales", type=int, nargs="+", default=[1, 100])
-    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[10_000])
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1_000, 10_000])
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/bench_check"))
     parser.add_argument("--dsn", default=LOCAL_SERVER_DSN, help="server to create the databases on")
     parser.add_argument("--child", nargs=2, metavar=("SQLITE", "DSN"), help=argparse.SUPPRESS)
     parser.add_argument("--fast", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--batch-size", type=int, default=10_000, help=argparse.SUPPRESS)
+    parser.add_argument("--batch-size", type=int, default=1_000, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         run_check(args.child[0], args.child[1], args.fast, args.batch_size)

@@ -74,7 +74,7 @@ with DAG(
             examples=list(TABLE_NAMES),
             uniqueItems=True,
             title="Tables",
-            description="Tables to load; the others are skipped. All five by default.",
+            description="Tables to load; the others are skipped. All five by default (an empty list means all).",
         ),
     },
     default_args={

@@ -7,10 +7,11 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
+from functools import partial
 from itertools import islice
 from typing import TypeVar
 
@@ -21,6 +22,7 @@ from psycopg2 import sql
 from .connections import open_source, open_target, source_fingerprint
 from .errors import MigrationError, RejectThresholdExceeded, TargetError
 from .extract import (
+    SourceRow,
     check_source,
     check_source_table,
     count_rows,
@@ -77,32 +79,37 @@ def batched(items: Iterator[T], size: int) -> Iterator[list[T]]:
         yield batch
 
 
-def load_overlapped(
-    loader: TableLoader, batches: Iterator[list[CopyLine]]
-) -> Iterator[tuple[int, BatchResult]]:
-    """Load batches in a worker thread while the next one is prepared; yield (batch number, result) in order.
+def run_in_order(table: str, jobs: Iterator[Callable[[], BatchResult]]) -> Iterator[tuple[int, BatchResult]]:
+    """Run batch jobs one at a time in a worker thread while the next is prepared; yield (number, result).
 
-    psycopg2 releases the GIL while PostgreSQL works, so parsing batch n+1 overlaps loading batch n:
+    psycopg2 releases the GIL while PostgreSQL works, so preparing batch n+1 overlaps loading batch n:
     on two cores the run takes about the longer of the two instead of their sum. At most two batches
-    are in memory.
+    are in memory. All database work happens in the worker, one batch after the other.
     """
 
     def outcome(number: int, pending: Future[BatchResult]) -> tuple[int, BatchResult]:
         try:
             return number, pending.result()
         except psycopg2.Error as error:
-            raise _target_error(error, loader.spec.name, number) from error
+            raise _target_error(error, table, number) from error
 
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"load-{loader.spec.name}") as pool:
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"load-{table}") as pool:
         pending: Future[BatchResult] | None = None
         number = 0
-        for batch in batches:
+        for job in jobs:
             if pending is not None:
                 yield outcome(number, pending)
             number += 1
-            pending = pool.submit(loader.load, batch)
+            pending = pool.submit(job)
         if pending is not None:
             yield outcome(number, pending)
+
+
+def _sync(
+    loader: TableLoader, rows: list[SourceRow], prepare: Callable[[list[SourceRow]], list[CopyLine]]
+) -> BatchResult:
+    """Skip a batch the target already holds; parse and load it otherwise."""
+    return loader.keep(rows) if loader.holds(rows) else loader.load(prepare(rows))
 
 
 def _database_path(source: sqlite3.Connection) -> str:
@@ -230,13 +237,22 @@ def migrate_table(
             log.info("%s: resuming after %d rows committed by an earlier run", table, summary.resumed_rows)
         to_read = count_rows(source, spec, after_rowid)
         loader = TableLoader(target, spec, first_load=_is_empty(target, spec))
-        records = to_records(
-            spec, read_rows(source, spec, batch_size, after_rowid), duplicate_ids(source, spec)
-        )
-        lines = to_copy_lines(spec, records)
+        duplicates = duplicate_ids(source, spec)
+
+        def prepare(rows: list[SourceRow]) -> list[CopyLine]:
+            return list(to_copy_lines(spec, to_records(spec, iter(rows), duplicates)))
+
+        batches = batched(read_rows(source, spec, batch_size, after_rowid), batch_size)
+        jobs: Iterator[Callable[[], BatchResult]]
+        if loader.first_load:
+            # Nothing to compare with: parse here while the worker loads the previous batch.
+            jobs = (partial(loader.load, prepare(rows)) for rows in batches)
+        else:
+            # Compare first, in the worker: a batch the target holds is never parsed.
+            jobs = (partial(_sync, loader, rows, prepare) for rows in batches)
         done = 0
         last_report = time.monotonic()
-        for batch_number, result in load_overlapped(loader, batched(lines, batch_size)):
+        for batch_number, result in run_in_order(table, jobs):
             done += result.rows_read
             summary.rows_read += result.rows_read
             summary.inserted += result.inserted

@@ -725,9 +725,12 @@ def _compare_table(
             tally.matched += ours.rows
         else:
             differing_chunks.append(next(chunk.prefix for chunk in (ours, theirs) if chunk is not None))
-    if differing_chunks:
-        wanted = set(differing_chunks)
+    if len(differing_chunks) * 2 > chunks:
+        # Most chunks differ: filtering by chunk would cost more than it saves, so read every row again.
         # Quarantined rows were counted by the hash pass; this second pass must not count them again.
+        _compare_rows(spec, source_side.rows([0]), target_side.rows(), tally)
+    elif differing_chunks:
+        wanted = set(differing_chunks)
         _compare_rows(
             spec,
             (row for row in source_side.rows([0]) if row.key[:digits] in wanted),

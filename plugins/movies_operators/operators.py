@@ -60,9 +60,10 @@ def selected_tables(tables: Sequence[str] | str | None) -> tuple[str, ...]:
 def failing_clearly() -> Iterator[None]:
     """Turn the library's typed errors into task failures with their one-line message.
 
-    Only a PostgreSQL that cannot be reached is worth a retry; anything else (a missing
-    or unreadable SQLite file, too many rejected rows, a failed consistency check) would
-    fail the same way again.
+    Errors on the PostgreSQL side (TargetError: a server that cannot be reached, a dropped
+    connection, a refused write) may pass on a retry; anything else (a missing or unreadable
+    SQLite file, too many rejected rows, a failed consistency check) would fail the same way
+    again, so it fails the task at once.
     """
     try:
         yield
