@@ -28,6 +28,7 @@ import os
 import platform
 import re
 import shlex
+import signal
 import sqlite3
 import statistics
 import subprocess
@@ -230,14 +231,20 @@ def run_measured(argv: Sequence[str], dsn: str, env: dict[str, str] | None = Non
             env={**os.environ, **(env or {})},
             stdout=output,
             stderr=subprocess.STDOUT,
+            start_new_session=True,  # so that an interrupted benchmark can end the whole tree
         )
         tree_peak_kib = 0
         backend_ticks: dict[int, int] = {}  # the last sample of each backend: a backend ends between samples
-        while process.poll() is None:
-            processes = _processes()
-            tree_peak_kib = max(tree_peak_kib, _tree_rss_kib(processes, process.pid))
-            backend_ticks.update(_backend_cpu_ticks(processes, database))
-            time.sleep(POLL_SECONDS)
+        try:
+            while process.poll() is None:
+                processes = _processes()
+                tree_peak_kib = max(tree_peak_kib, _tree_rss_kib(processes, process.pid))
+                backend_ticks.update(_backend_cpu_ticks(processes, database))
+                time.sleep(POLL_SECONDS)
+        except BaseException:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait()
+            raise
         seconds = time.perf_counter() - started
         output.seek(0)
         max_rss, user, system = (report.read().strip().splitlines() or ["0 0 0"])[-1].split()[-3:]
@@ -601,6 +608,17 @@ def _package_version(name: str) -> str:
         return "not installed"
 
 
+def _project_revision() -> str:
+    """The commit measured, and the files of the library or DAG that differ from it (others edit them too)."""
+    def git(*arguments: str) -> str:
+        found = subprocess.run(["git", *arguments], cwd=PROJECT_ROOT, capture_output=True, text=True, check=False)
+        return found.stdout
+
+    commit = git("rev-parse", "--short", "HEAD").strip() or "unknown"
+    changed = git("status", "--porcelain", "--", "sqlite_to_postgres", "dags", "plugins").splitlines()
+    return commit + (f" with uncommitted changes in {', '.join(line[3:] for line in changed)}" if changed else "")
+
+
 def describe_environment(options: Options, argv: Sequence[str]) -> Environment:
     with psycopg2.connect(options.server_dsn) as connection, connection.cursor() as cursor:
         cursor.execute("SHOW server_version")
@@ -616,6 +634,7 @@ def describe_environment(options: Options, argv: Sequence[str]) -> Environment:
             "kernel": platform.release(),
         },
         versions={
+            "project": _project_revision(),
             "Python": platform.python_version(),
             "PostgreSQL server": server_version,
             "psql": _version_of(["psql", "--version"]),
@@ -867,8 +886,16 @@ def parse_options(argv: Sequence[str]) -> tuple[Options, Path]:
                    args.workdir.resolve(), args.dsn, args.workdir.resolve() / "airflow-home"), args.out
 
 
+def _interrupted(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    # SIGTERM (and SIGINT, even when started in the background) unwinds like Ctrl-C: the bench_*
+    # databases are dropped and the measured command is ended.
+    signal.signal(signal.SIGTERM, _interrupted)
+    signal.signal(signal.SIGINT, _interrupted)
     options, out = parse_options(argv)
     options.workdir.mkdir(parents=True, exist_ok=True)
     if not options.skip_pgloader and _version_of(["pgloader", "--version"]) == "not installed":

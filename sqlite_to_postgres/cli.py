@@ -107,6 +107,17 @@ def build_parser() -> argparse.ArgumentParser:
         "check", help="compare every row of SQLite and PostgreSQL; exit 1 on a difference"
     )
     _add_connection_arguments(check)
+    check.add_argument(
+        "--fast",
+        action="store_true",
+        help="compare per-chunk hashes first and fetch only the rows of chunks that differ",
+    )
+    check.add_argument(
+        "--batch-size",
+        type=_positive,
+        default=1_000,
+        help="rows fetched at a time per side (default: %(default)s)",
+    )
 
     generate = commands.add_parser("generate", help="write a synthetic legacy catalog in the source schema")
     generate.add_argument("--out", type=Path, required=True, help="SQLite file to write")
@@ -156,8 +167,13 @@ def _migrate(args: argparse.Namespace) -> int:
 def _check(args: argparse.Namespace) -> int:
     from .verify import check_consistency
 
-    with resolve_target(args.dsn) as dsn, open_source(args.sqlite) as source, open_target(dsn) as target:
-        report = check_consistency(source, target, args.tables)
+    # A check never creates the database: a wrong DSN must fail, not report every row missing.
+    with (
+        resolve_target(args.dsn, create=False) as dsn,
+        open_source(args.sqlite) as source,
+        open_target(dsn) as target,
+    ):
+        report = check_consistency(source, target, args.tables, batch_size=args.batch_size, fast=args.fast)
     print(report.format())
     return 0 if report.ok else 1
 

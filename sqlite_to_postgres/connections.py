@@ -153,15 +153,17 @@ def resolve_server(dsn: str | None = None) -> AbstractContextManager[str]:
 
 
 @contextmanager
-def resolve_target(dsn: str | None = None, database: str = DEFAULT_DATABASE) -> Iterator[str]:
-    """The DSN of the target database, created if missing; explicit DSNs keep their own database."""
+def resolve_target(
+    dsn: str | None = None, database: str = DEFAULT_DATABASE, *, create: bool = True
+) -> Iterator[str]:
+    """The DSN of the target database, created if missing (when ``create``); explicit DSNs keep their database."""
     with ExitStack() as stack:
         server_dsn = stack.enter_context(resolve_server(dsn))
         params: dict[str, Any] = parse_dsn(server_dsn)
         explicit = bool(dsn or os.environ.get(DSN_ENV))
         target = server_dsn if explicit and params.get("dbname") else with_database(server_dsn, database)
         try:
-            if ensure_database(target):
+            if create and ensure_database(target):
                 log.warning("Created database %s", parse_dsn(target)["dbname"])
         except psycopg2.Error as error:
             raise TargetError(

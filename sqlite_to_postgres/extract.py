@@ -16,7 +16,8 @@ log = logging.getLogger(__name__)
 SourceRow = tuple[Any, ...]
 
 
-def _quote(identifier: str) -> str:
+def quote(identifier: str) -> str:
+    """A SQLite identifier, quoted."""
     # SQLite has no driver-side identifier quoting; double quotes with doubled inner quotes is its rule.
     return '"' + identifier.replace('"', '""') + '"'
 
@@ -62,7 +63,7 @@ def check_source(connection: sqlite3.Connection, specs: Iterable[TableSpec]) -> 
 
 def count_rows(connection: sqlite3.Connection, spec: TableSpec, after_rowid: int = 0) -> int:
     """How many rows a read from ``after_rowid`` will yield, for progress reporting."""
-    sql = f"SELECT count(*) FROM {_quote(spec.name)} WHERE rowid > ?"
+    sql = f"SELECT count(*) FROM {quote(spec.name)} WHERE rowid > ?"
     try:
         return int(connection.execute(sql, (after_rowid,)).fetchone()[0])
     except sqlite3.DatabaseError as error:
@@ -76,7 +77,7 @@ def unmapped_data(connection: sqlite3.Connection, spec: TableSpec) -> dict[str, 
     extra = [column for column in present if column not in known]
     counts: dict[str, int] = {}
     for column in extra:
-        sql = f"SELECT count(*) FROM {_quote(spec.name)} WHERE {_quote(column)} IS NOT NULL"
+        sql = f"SELECT count(*) FROM {quote(spec.name)} WHERE {quote(column)} IS NOT NULL"
         non_null = int(connection.execute(sql).fetchone()[0])
         if non_null:
             counts[column] = non_null
@@ -84,8 +85,8 @@ def unmapped_data(connection: sqlite3.Connection, spec: TableSpec) -> dict[str, 
 
 
 def _has_unique_index(connection: sqlite3.Connection, table: str, column: str) -> bool:
-    for _, index, unique, *_ in connection.execute(f"PRAGMA index_list({_quote(table)})"):
-        if unique and [info[2] for info in connection.execute(f"PRAGMA index_info({_quote(index)})")] == [
+    for _, index, unique, *_ in connection.execute(f"PRAGMA index_list({quote(table)})"):
+        if unique and [info[2] for info in connection.execute(f"PRAGMA index_info({quote(index)})")] == [
             column
         ]:
             return True
@@ -97,8 +98,8 @@ def duplicate_ids(connection: sqlite3.Connection, spec: TableSpec) -> dict[int, 
 
     PostgreSQL would fold them into one row, losing one silently, so they must be rejected before loading.
     """
-    id_column = _quote(spec.columns[0].source)
-    table = _quote(spec.name)
+    id_column = quote(spec.columns[0].source)
+    table = quote(spec.name)
     if _has_unique_index(connection, spec.name, spec.columns[0].source):
         # Distinct canonical texts are distinct UUIDs: with a unique index, only other spellings can collide.
         # This scan is cheap (about 0.1 s per million rows); the grouping below is ten times dearer.
@@ -121,7 +122,8 @@ class UndecodableText(str):
     """Text from a source row that is not valid UTF-8, kept with its bad bytes escaped so it can be reported."""
 
 
-def _tolerant_text(data: bytes) -> str:
+def tolerant_text(data: bytes) -> str:
+    """A text factory for sqlite3 that keeps undecodable text, marked, instead of failing the fetch."""
     try:
         return data.decode()
     except UnicodeDecodeError:
@@ -132,8 +134,8 @@ def read_rows(
     connection: sqlite3.Connection, spec: TableSpec, batch_size: int, after_rowid: int = 0
 ) -> Iterator[SourceRow]:
     """Yield ``(rowid, *columns)`` for every row after ``after_rowid``, fetching ``batch_size`` at a time."""
-    columns = ", ".join(_quote(column) for column in spec.source_columns)
-    sql = f"SELECT rowid, {columns} FROM {_quote(spec.name)} WHERE rowid > ? ORDER BY rowid"
+    columns = ", ".join(quote(column) for column in spec.source_columns)
+    sql = f"SELECT rowid, {columns} FROM {quote(spec.name)} WHERE rowid > ? ORDER BY rowid"
     last_rowid = after_rowid
     try:
         while True:
@@ -146,14 +148,14 @@ def read_rows(
             except sqlite3.OperationalError as error:
                 # sqlite3's fast decoding fails the whole fetch on one bad byte; decoding in Python is
                 # slower but lets that row be rejected alone, so it is used only once a file needs it.
-                if "decode" not in str(error) or connection.text_factory is _tolerant_text:
+                if "decode" not in str(error) or connection.text_factory is tolerant_text:
                     raise
                 log.warning(
                     "%s: text that is not UTF-8 after rowid %d; reading on with a tolerant decoder",
                     spec.name,
                     last_rowid,
                 )
-                connection.text_factory = _tolerant_text
+                connection.text_factory = tolerant_text
     except sqlite3.DatabaseError as error:
         raise SourceError(f"cannot read rows after rowid {last_rowid}: {error}", table=spec.name) from error
     finally:
@@ -164,7 +166,7 @@ def read_ids(connection: sqlite3.Connection, spec: TableSpec, batch_size: int) -
     """Yield the id of every source row, ``batch_size`` at a time."""
     id_column = spec.columns[0].source
     try:
-        cursor = connection.execute(f"SELECT {_quote(id_column)} FROM {_quote(spec.name)}")
+        cursor = connection.execute(f"SELECT {quote(id_column)} FROM {quote(spec.name)}")
         while rows := cursor.fetchmany(batch_size):
             for (source_id,) in rows:
                 yield source_id

@@ -48,7 +48,7 @@ import psycopg2.extensions
 from psycopg2 import sql
 
 from .errors import ConsistencyError, SourceError, TargetError
-from .extract import UndecodableText, check_source_table
+from .extract import check_source_table, quote, tolerant_text
 from .load import REJECTS
 from .tables import TABLE_NAMES, Column, Kind, TableSpec, get_table
 from .transform import PARSERS
@@ -351,21 +351,8 @@ class _Chunk:
     digest: str
 
 
-def _sqlite_identifier(name: str) -> str:
-    # sqlite3 has no identifier quoting; double quotes with inner quotes doubled is SQLite's rule.
-    return '"' + name.replace('"', '""') + '"'
-
-
 class _UndecodableSource(Exception):
     """The table holds text that is not UTF-8: it must be read again with the tolerant decoder."""
-
-
-def _tolerant_text(data: bytes) -> str:
-    # As the migration reads such text (extract.read_rows): its parser then refuses it as not UTF-8.
-    try:
-        return data.decode()
-    except UnicodeDecodeError:
-        return UndecodableText(data.decode("utf-8", "surrogateescape"))
 
 
 class _Source:
@@ -380,8 +367,8 @@ class _Source:
         self.batch_size = batch_size
         self.normalisers = [_normaliser(column) for column in spec.columns]
         id_column = _id_column(spec)
-        columns = ", ".join(_sqlite_identifier(column) for column in spec.source_columns)
-        source_id = _sqlite_identifier(id_column.source)
+        columns = ", ".join(quote(column) for column in spec.source_columns)
+        source_id = quote(id_column.source)
         # typeof: GLOB would match a blob holding the same bytes, which the migration refuses as no uuid.
         sort_key = (
             f"CASE WHEN typeof({source_id}) = 'text' AND {source_id} GLOB '{_CANONICAL_UUID_GLOB}' "
@@ -389,17 +376,13 @@ class _Source:
         )
         self.query = (
             f"SELECT {sort_key} AS sort_key, rowid, {columns} "
-            f"FROM {_sqlite_identifier(spec.name)} ORDER BY sort_key COLLATE BINARY"
+            f"FROM {quote(spec.name)} ORDER BY sort_key COLLATE BINARY"
         )
         self.id_index = spec.columns.index(id_column)
 
     def count(self) -> int:
         try:
-            return int(
-                self.connection.execute(
-                    f"SELECT count(*) FROM {_sqlite_identifier(self.spec.name)}"
-                ).fetchone()[0]
-            )
+            return int(self.connection.execute(f"SELECT count(*) FROM {quote(self.spec.name)}").fetchone()[0])
         except sqlite3.DatabaseError as error:
             raise SourceError(f"cannot count rows: {error}", table=self.spec.name) from error
 
@@ -429,7 +412,7 @@ class _Source:
                     )
                     yield _Row(sort_key or "", canonical, rowid, raw_id)
         except sqlite3.OperationalError as error:
-            if "decode" in str(error) and self.connection.text_factory is not _tolerant_text:
+            if "decode" in str(error) and self.connection.text_factory is not tolerant_text:
                 raise _UndecodableSource from error
             raise SourceError(f"cannot read rows: {error}", table=self.spec.name) from error
         except sqlite3.DatabaseError as error:
@@ -668,7 +651,7 @@ def _check_table(
             # sqlite3's C decoder fails a whole fetch on one bad byte; decoding in Python is slower, so it is
             # used only for a table that needs it, read again from the start.
             log.warning("%s: text that is not UTF-8; comparing again with a tolerant decoder", table)
-            source.text_factory = _tolerant_text
+            source.text_factory = tolerant_text
             tally, rejected, chunks = _compare_table(
                 spec, source_side, target_side, max(source_rows, target_rows), fast
             )
