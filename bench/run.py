@@ -297,12 +297,10 @@ def fresh_database(server_dsn: str, label: str) -> Iterator[str]:
     try:
         with admin.cursor() as cursor:
             cursor.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        try:
-            yield with_database(server_dsn, name)
-        finally:
-            with admin.cursor() as cursor:
-                cursor.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-    finally:
+        yield with_database(server_dsn, name)
+    finally:  # also when interrupted during CREATE DATABASE, hence IF EXISTS
+        with admin.cursor() as cursor:
+            cursor.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
         admin.close()
 
 
