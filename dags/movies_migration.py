@@ -12,7 +12,7 @@ from movies_operators import (
     MoviesTableOperator,
 )
 
-from sqlite_to_postgres.tables import TABLE_NAMES
+from sqlite_to_postgres.tables import TABLE_NAMES, TABLES
 
 SQLITE_CONN_ID = "movies_sqlite"
 POSTGRES_CONN_ID = "movies_pg"
@@ -23,7 +23,8 @@ DOC_MD = f"""
 Copies the legacy SQLite movie catalog (connection `{SQLITE_CONN_ID}`) into PostgreSQL
 (connection `{POSTGRES_CONN_ID}`, database `movies_database`, schema `content`).
 
-1. **apply_schema** creates the `content` tables and indexes if they are missing.
+1. **apply_schema** checks the SQLite file (sound, with every table and column needed), then
+   creates the `content` tables and indexes if they are missing.
 2. **load_genre**, **load_person**, **load_film_work** run in parallel.
 3. **load_genre_film_work** (after genre and film_work) and **load_person_film_work**
    (after person and film_work) follow the foreign keys.
@@ -82,7 +83,7 @@ with DAG(
         "postgres_conn_id": POSTGRES_CONN_ID,
     },
 ) as dag:
-    schema = MoviesSchemaOperator(task_id="apply_schema")
+    schema = MoviesSchemaOperator(task_id="apply_schema", tables="{{ params.tables }}")
 
     loads = {
         table: MoviesTableOperator(
@@ -103,7 +104,9 @@ with DAG(
         trigger_rule="none_failed",
     )
 
-    schema >> [loads["genre"], loads["person"], loads["film_work"]]
-    [loads["genre"], loads["film_work"]] >> loads["genre_film_work"]
-    [loads["person"], loads["film_work"]] >> loads["person_film_work"]
-    [loads["genre_film_work"], loads["person_film_work"]] >> check
+    # The edges are the catalog's foreign keys: a table loads after the tables it points at.
+    for table, load in loads.items():
+        parents = [loads[key.parent] for key in TABLES[table].foreign_keys]
+        (parents or [schema]) >> load
+        if not any(table in (key.parent for key in spec.foreign_keys) for spec in TABLES.values()):
+            load >> check

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg2
+import psycopg2.extensions
 import pytest
 from psycopg2.extensions import parse_dsn
 
@@ -276,17 +277,36 @@ def test_tables_param_skips_the_others_and_the_run_goes_on(
     assert [table["table"] for table in run.results["check_consistency"]["tables"]] == chosen
 
 
-def test_missing_sqlite_file_fails_the_load_tasks_with_a_clear_message(
-    airflow_home: Path, tmp_path: Path, target_dsn: str
+def test_missing_sqlite_file_fails_the_first_task_with_a_clear_message_and_writes_nothing(
+    airflow_home: Path, tmp_path: Path, target_dsn: str, target: psycopg2.extensions.connection
 ) -> None:
     missing = tmp_path / "nowhere" / "db.sqlite"
     run = run_dag(airflow_home, missing, target_dsn)
 
     assert run.returncode != 0
-    assert run.states["apply_schema"] == "success"
-    assert {run.states[f"load_{table}"] for table in ("genre", "person", "film_work")} == {"failed"}
+    assert run.states["apply_schema"] == "failed"
+    assert {run.states[f"load_{table}"] for table in TABLE_NAMES} == {"upstream_failed"}
     assert run.states["check_consistency"] == "upstream_failed"
     assert f"SQLite file {missing} does not exist" in run.output
+    with target.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM information_schema.schemata WHERE schema_name = 'content'")
+        assert cursor.fetchone()[0] == 0
+
+
+def test_a_source_missing_a_table_fails_before_any_table_is_written(
+    airflow_home: Path, sample_sqlite: Path, target_dsn: str, target: psycopg2.extensions.connection
+) -> None:
+    with sqlite3.connect(sample_sqlite) as source:
+        source.execute("DROP TABLE person_film_work")
+    source.close()
+
+    run = run_dag(airflow_home, sample_sqlite, target_dsn)
+
+    assert run.states["apply_schema"] == "failed"
+    assert "table person_film_work: the SQLite file has no such table" in run.output
+    with target.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM information_schema.schemata WHERE schema_name = 'content'")
+        assert cursor.fetchone()[0] == 0
 
 
 def test_unreachable_postgres_fails_the_load_task_with_a_clear_message(

@@ -214,9 +214,12 @@ def test_missing_sqlite_file_fails_without_retry(
     monkeypatch.setenv(
         "AIRFLOW_CONN_MOVIES_SQLITE", json.dumps({"conn_type": "sqlite", "host": str(missing)})
     )
-    operators.MoviesSchemaOperator(task_id="apply_schema").execute({})
-    with pytest.raises(AirflowFailException, match=rf"SQLite file {missing} does not exist"):
-        operators.MoviesTableOperator(task_id="load_genre", table="genre").execute({})
+    for operator in (
+        operators.MoviesSchemaOperator(task_id="apply_schema"),
+        operators.MoviesTableOperator(task_id="load_genre", table="genre"),
+    ):
+        with pytest.raises(AirflowFailException, match=rf"SQLite file {missing} does not exist"):
+            operator.execute({})
 
 
 def test_unreachable_postgres_fails_so_that_airflow_retries(

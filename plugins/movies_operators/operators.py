@@ -20,10 +20,11 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException, Airfl
 
 from sqlite_to_postgres.connections import open_source, open_target
 from sqlite_to_postgres.errors import MigrationError, TargetError
+from sqlite_to_postgres.extract import check_source
 from sqlite_to_postgres.pipeline import DEFAULT_BATCH_SIZE, migrate_table
 from sqlite_to_postgres.schema import apply_schema
 from sqlite_to_postgres.summary import format_summaries
-from sqlite_to_postgres.tables import TABLE_NAMES
+from sqlite_to_postgres.tables import TABLE_NAMES, TABLES
 from sqlite_to_postgres.verify import check_consistency
 
 from .connections import postgres_dsn, sqlite_path
@@ -92,19 +93,31 @@ class _MoviesOperator(BaseOperator):
 
 
 class MoviesSchemaOperator(_MoviesOperator):
-    """Apply ``ddl/movies_database.ddl`` to the target (idempotent: safe on every run)."""
+    """Check the source, then apply ``ddl/movies_database.ddl`` to the target (idempotent).
 
-    template_fields: Sequence[str] = ("postgres_conn_id",)
+    The source is checked first (sound SQLite, every table and column the run reads) so that a corrupt
+    or incomplete file fails the run before any table is written.
+    """
+
+    template_fields: Sequence[str] = ("sqlite_conn_id", "postgres_conn_id", "tables")
     ui_color = "#e8e1f5"
+
+    def __init__(self, *, tables: Sequence[str] | str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.tables = tables
 
     def execute(self, context: Any) -> dict[str, Any]:
         started = time.perf_counter()
-        with failing_clearly(), open_target(postgres_dsn(self.postgres_conn_id)) as target:
-            apply_schema(target)
+        tables = selected_tables(self.tables)
+        with failing_clearly():
+            with open_source(sqlite_path(self.sqlite_conn_id)) as source:
+                check_source(source, [TABLES[table] for table in tables])
+            with open_target(postgres_dsn(self.postgres_conn_id)) as target:
+                apply_schema(target)
         seconds = round(time.perf_counter() - started, 3)
-        summary = {"schema": "content", "tables": list(TABLE_NAMES), "seconds": seconds}
+        summary = {"schema": "content", "tables": list(tables), "seconds": seconds}
         self.log.info(
-            "Schema content applied in %s s; tables: %s", summary["seconds"], ", ".join(TABLE_NAMES)
+            "Source checked and schema content applied in %s s; tables: %s", seconds, ", ".join(tables)
         )
         return summary
 
