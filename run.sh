@@ -29,7 +29,11 @@ command="${1:-}"
 case "$command" in
     dag)
         setup
-        exec python -m sqlite_to_postgres exec -- scripts/airflow-env.sh airflow dags test movies_migration "$@"
+        # The DAG's own last task checks consistency; the check run after it prints the verdict as a
+        # table at the end of Airflow's long log, where a person looks.
+        exec python -m sqlite_to_postgres exec -- bash -c \
+            'scripts/airflow-env.sh airflow dags test movies_migration "$@" &&
+             python -m sqlite_to_postgres check --sqlite "${SQLITE_PATH:-db.sqlite}"' dag "$@"
         ;;
     migrate)
         setup

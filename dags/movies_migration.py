@@ -34,7 +34,8 @@ Loads are upserts: a second run inserts nothing and reports the rows as unchange
 Each load task returns its summary (rows read, inserted, updated, unchanged, rejected,
 seconds) as its XCom and logs it as a table.
 
-**Params**: `batch_size` (rows per batch) and `tables` (which tables to load; the others
+**Params**: `batch_size` (rows per batch), `delete_missing` (delete target rows the source
+no longer has; off by default) and `tables` (which tables to load; the others
 are skipped, the rest of the run goes on, and the check covers only the chosen tables).
 A table whose parents are not chosen needs them already loaded in the target.
 
@@ -68,6 +69,12 @@ with DAG(
             title="Batch size",
             description="Rows read from SQLite and written to PostgreSQL per batch.",
         ),
+        "delete_missing": Param(
+            False,
+            type="boolean",
+            title="Delete rows gone from the source",
+            description="Delete target rows whose id the source no longer has (their links go with them).",
+        ),
         "tables": Param(
             list(TABLE_NAMES),
             type="array",
@@ -90,6 +97,7 @@ with DAG(
             task_id=f"load_{table}",
             table=table,
             batch_size="{{ params.batch_size }}",
+            delete_missing="{{ params.delete_missing }}",
             tables="{{ params.tables }}",
             # A parent skipped by the tables param must not skip its children.
             trigger_rule="none_failed",

@@ -189,6 +189,26 @@ def test_table_operator_run_again_inserts_nothing(operators: ModuleType, connect
     assert all(summary["unchanged"] == summary["rows_read"] for summary in again)
 
 
+@pytest.mark.parametrize(("delete_missing", "deleted"), [(False, 0), ("False", 0), (True, 1), ("True", 1)])
+def test_table_operator_deletes_rows_gone_from_the_source_only_when_asked(
+    operators: ModuleType, connections: Path, target_dsn: str, delete_missing: bool | str, deleted: int
+) -> None:
+    load_all(operators)
+    with sqlite3.connect(connections) as source:
+        source.execute("DELETE FROM genre_film_work WHERE id = (SELECT min(id) FROM genre_film_work)")
+    source.close()
+
+    summary = operators.MoviesTableOperator(
+        task_id="load_genre_film_work", table="genre_film_work", delete_missing=delete_missing
+    ).execute({})
+
+    assert summary["deleted"] == deleted
+    assert (
+        target_count(target_dsn, "genre_film_work")
+        == source_count(connections, "genre_film_work") + 1 - deleted
+    )
+
+
 def test_table_operator_honours_batch_size_given_as_text(
     operators: ModuleType, connections: Path, target_dsn: str
 ) -> None:

@@ -130,19 +130,28 @@ class MoviesTableOperator(_MoviesOperator):
     as long as they use a trigger rule that accepts skipped parents (``none_failed``).
     """
 
-    template_fields: Sequence[str] = ("table", "sqlite_conn_id", "postgres_conn_id", "batch_size", "tables")
+    template_fields: Sequence[str] = (
+        "table",
+        "sqlite_conn_id",
+        "postgres_conn_id",
+        "batch_size",
+        "tables",
+        "delete_missing",
+    )
 
     def __init__(
         self,
         *,
         table: str,
         batch_size: int | str = DEFAULT_BATCH_SIZE,
+        delete_missing: bool | str = False,
         tables: Sequence[str] | str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.table = table
         self.batch_size = batch_size
+        self.delete_missing = delete_missing
         self.tables = tables
 
     def execute(self, context: Any) -> dict[str, Any]:
@@ -158,7 +167,14 @@ class MoviesTableOperator(_MoviesOperator):
             path = sqlite_path(self.sqlite_conn_id)
             with open_source(path) as source, open_target(postgres_dsn(self.postgres_conn_id)) as target:
                 # The library logs its progress through logging, which lands in the task log.
-                summary = migrate_table(source, target, self.table, batch_size=batch_size)
+                summary = migrate_table(
+                    source,
+                    target,
+                    self.table,
+                    batch_size=batch_size,
+                    # A param rendered as text arrives as "True"/"False".
+                    delete=str(self.delete_missing).lower() in ("true", "1"),
+                )
         self.log.info("Table %s loaded from %s:\n%s", self.table, path, format_summaries([summary]))
         return dict(summary.as_dict())
 
