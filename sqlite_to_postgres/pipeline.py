@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import logging
 import os
 import sqlite3
@@ -31,7 +30,7 @@ from .extract import (
     read_rows,
     unmapped_data,
 )
-from .load import CHECKPOINT, REJECTS, BatchResult, TableLoader
+from .load import CHECKPOINT, REJECTS, BatchResult, TableLoader, copy_text
 from .schema import apply_schema
 from .summary import TableSummary
 from .tables import TABLE_NAMES, TableSpec, get_table
@@ -187,7 +186,7 @@ def delete_missing(
         cursor.execute("CREATE TEMP TABLE source_ids (id uuid) ON COMMIT DROP")
         # Every source id counts, rejected rows' included: their earlier target rows stay.
         for chunk in batched(_uuid_lines(read_ids(source, spec, batch_size)), batch_size):
-            cursor.copy_expert("COPY source_ids (id) FROM STDIN", io.StringIO("".join(chunk)))
+            copy_text(cursor, "COPY source_ids (id) FROM STDIN", "".join(chunk))
         cursor.execute("ANALYZE source_ids")
         cursor.execute(
             sql.SQL(
