@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import os
 import platform
 import re
@@ -38,7 +39,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from importlib import metadata
@@ -904,7 +905,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         prepare_airflow(options)
     results = [bench_scale(options, scale) for scale in options.scales]
     environment.load_average_end = _load_average()
-    plot = write_plot(results, out.parent / "bench.png")
+    raw = options.workdir / "results.json"
+    raw.write_text(json.dumps({"environment": asdict(environment), "results": [asdict(r) for r in results]}, indent=1))
+    _log(f"raw results in {raw}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        plot = write_plot(results, out.parent / "bench.png")
+    except Exception as error:  # a plot is a nicety; it must never cost the report
+        _log(f"no plot: {error}")
+        plot = None
     section = render_report(results, environment, plot)
     write_report(out, section)
     print(section)

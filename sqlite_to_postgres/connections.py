@@ -129,6 +129,8 @@ def embedded_server(directory: Path = EMBEDDED_DIR) -> Iterator[str]:
             f"no PostgreSQL configured ({DSN_ENV} unset) or answering on 127.0.0.1:5432, "
             "and the embedded fallback needs the 'pgserver' package: pip install pgserver"
         ) from error
+    # pgserver logs its bookkeeping at INFO, some of it from an atexit hook after logging is torn down.
+    logging.getLogger("pgserver").setLevel(logging.WARNING)
     directory.mkdir(parents=True, exist_ok=True)
     server = get_server(directory.resolve(), cleanup_mode="stop")
     try:

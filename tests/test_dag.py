@@ -21,7 +21,7 @@ from typing import Any
 import psycopg2
 import psycopg2.extensions
 import pytest
-from psycopg2.extensions import parse_dsn
+from airflow_connections import connections_env
 
 from sqlite_to_postgres.tables import TABLE_NAMES
 
@@ -161,24 +161,6 @@ class DagRun:
     output: str
     states: dict[str, str]
     results: dict[str, Any]
-
-
-def connections_env(sqlite_path: Path, dsn: str) -> dict[str, str]:
-    params = parse_dsn(dsn)
-    postgres = {
-        "conn_type": "postgres",
-        "host": params.get("host"),
-        "port": int(params.get("port", 5432)),
-        "login": params.get("user"),
-        "password": params.get("password"),
-        "schema": params["dbname"],
-    }
-    return {
-        "AIRFLOW_CONN_MOVIES_SQLITE": json.dumps({"conn_type": "sqlite", "host": str(sqlite_path)}),
-        "AIRFLOW_CONN_MOVIES_PG": json.dumps(
-            {key: value for key, value in postgres.items() if value is not None}
-        ),
-    }
 
 
 def run_airflow(home: Path, sqlite_path: Path, dsn: str, *args: str) -> subprocess.CompletedProcess[str]:

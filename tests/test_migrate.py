@@ -10,19 +10,13 @@ from pathlib import Path
 import psycopg2
 import psycopg2.extensions
 import pytest
+from real_catalog import REAL_COUNTS
 
 from sqlite_to_postgres import connections
 from sqlite_to_postgres.pipeline import migrate
 from sqlite_to_postgres.tables import TABLE_NAMES
 from sqlite_to_postgres.transform import parse_date, parse_float, parse_timestamp, parse_uuid
 
-REAL_COUNTS = {
-    "genre": 26,
-    "person": 4166,
-    "film_work": 999,
-    "genre_film_work": 2231,
-    "person_film_work": 5783,
-}
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -189,7 +183,9 @@ def test_delete_missing_removes_rows_gone_from_the_source_only_when_asked(
     migrate(real_sqlite, target_dsn)
     with sqlite3.connect(real_sqlite) as source:
         person_id = source.execute("SELECT person_id FROM person_film_work LIMIT 1").fetchone()[0]
-        links = source.execute("SELECT count(*) FROM person_film_work WHERE person_id = ?", (person_id,)).fetchone()[0]
+        links = source.execute(
+            "SELECT count(*) FROM person_film_work WHERE person_id = ?", (person_id,)
+        ).fetchone()[0]
         source.execute("DELETE FROM person_film_work WHERE person_id = ?", (person_id,))
         source.execute("DELETE FROM person WHERE id = ?", (person_id,))
     source.close()

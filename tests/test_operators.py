@@ -16,6 +16,7 @@ from typing import Any
 
 import psycopg2
 import pytest
+from airflow_connections import connections_env, postgres_connection
 from psycopg2.extensions import parse_dsn
 
 from sqlite_to_postgres.tables import TABLE_NAMES
@@ -42,28 +43,11 @@ def operators(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModuleType]:
         yield movies_operators
 
 
-def postgres_connection(dsn: str) -> str:
-    """An Airflow connection, in JSON form, for a libpq DSN."""
-    params = parse_dsn(dsn)
-    return json.dumps(
-        {
-            "conn_type": "postgres",
-            "host": params.get("host"),
-            "port": int(params.get("port", 5432)),
-            "login": params.get("user"),
-            "password": params.get("password"),
-            "schema": params["dbname"],
-        }
-    )
-
-
 @pytest.fixture
 def connections(monkeypatch: pytest.MonkeyPatch, target_dsn: str, sample_sqlite: Path) -> Path:
     """movies_sqlite -> a copy of db.sqlite, movies_pg -> this test's database."""
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_MOVIES_SQLITE", json.dumps({"conn_type": "sqlite", "host": str(sample_sqlite)})
-    )
-    monkeypatch.setenv("AIRFLOW_CONN_MOVIES_PG", postgres_connection(target_dsn))
+    for name, value in connections_env(sample_sqlite, target_dsn).items():
+        monkeypatch.setenv(name, value)
     return sample_sqlite
 
 
