@@ -727,9 +727,13 @@ def acceptance_lines(results: Sequence[ScaleResult]) -> list[str]:
     def at_most(value: float | None, limit: float) -> bool | None:
         return None if value is None else value <= limit
 
-    ours_rss = target.measurements[OURS].peak_rss_mib if OURS in target.measurements else None
-    small_rss = smallest.measurements[OURS].peak_rss_mib if OURS in smallest.measurements else None
-    rss_growth = ours_rss / small_rss if ours_rss and small_rss else None
+    def ours_rss(result: ScaleResult) -> float | None:
+        return result.measurements[OURS].peak_rss_mib if OURS in result.measurements else None
+
+    def rss_growth(small: ScaleResult) -> float | None:
+        top, bottom = ours_rss(target), ours_rss(small)
+        return top / bottom if top and bottom else None
+
     speedup = target.ratio(OURS, RERUN)
     rows = [
         ["ours within 1.5x of floor A", _num(target.ratio(OURS, FLOOR_A), 2, "x"),
@@ -738,12 +742,19 @@ def acceptance_lines(results: Sequence[ScaleResult]) -> list[str]:
          verdict(at_most(target.ratio(OURS, PGLOADER), 1.0))],
         ["ours within 2x of floor B (aim)", _num(target.ratio(OURS, FLOOR_B), 2, "x"),
          verdict(at_most(target.ratio(OURS, FLOOR_B), 2.0))],
-        ["peak RSS under 200 MB", _num(ours_rss, 0, " MiB"), verdict(at_most(ours_rss, 200 * 1e6 / 2**20))],
-        [f"peak RSS at scale {target.scale} within 10% of scale {smallest.scale}", _num(rss_growth, 2, "x"),
-         verdict(at_most(rss_growth, 1.10))],
+        ["peak RSS under 200 MB", _num(ours_rss(target), 0, " MiB"),
+         verdict(at_most(ours_rss(target), 200 * 1e6 / 2**20))],
+        [f"peak RSS at scale {target.scale} within 10% of scale {smallest.scale}",
+         _num(rss_growth(smallest), 2, "x"), verdict(at_most(rss_growth(smallest), 1.10))],
         ["re-run at least 5x faster than the first run", _num(speedup, 2, "x"),
          verdict(None if speedup is None else speedup >= 5)],
     ]
+    # At scale 1 no table fills a default batch (10,000 rows), so the growth from the first scale
+    # whose batches are full tells more about memory bounded by batch size.
+    full_batches = next((result for result in results if result.rows >= 10 * 13_205), None)
+    if full_batches and full_batches not in (target, smallest):
+        rows.append([f"(for comparison) peak RSS at scale {target.scale} over scale {full_batches.scale}",
+                     _num(rss_growth(full_batches), 2, "x"), verdict(at_most(rss_growth(full_batches), 1.10))])
     return [f"Against the acceptance of issue 6, at scale {target.scale}:", "",
             *_table(["target", "measured", "met"], rows, "lrl")]
 
@@ -757,7 +768,11 @@ def notes(results: Sequence[ScaleResult], environment: Environment) -> list[str]
         "- Seconds: wall time of the measured command, process start-up included, median of the repeats "
         "(all runs listed). rows/s: the source's total rows over that median, for every line, so lines compare "
         "directly. Each run loads into a fresh database; the re-run and the check use the database of that "
-        "repeat's first run.",
+        "repeat's first run. Ratios are our first run's median seconds over theirs (below 1: ours is faster); "
+        "the re-run speedup is the first run's seconds over the re-run's.",
+        "- Memory bounded by batch size: at scale 1 no table reaches a full batch of the default 10,000 rows "
+        "(the largest, person_film_work, has 5,783), so scale 1's peak is below the batch-bound one; the "
+        "comparison with the first scale whose batches are full is given too.",
         "- Peak RSS: the larger of /usr/bin/time's maximum resident set (the largest single process) and the "
         f"sum over the process tree sampled every {POLL_SECONDS} s from /proc; the largest over the repeats. "
         "For psql and pgloader it is the client only: PostgreSQL's backends do the parsing, index and key work "

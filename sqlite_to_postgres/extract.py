@@ -70,6 +70,16 @@ def count_rows(connection: sqlite3.Connection, spec: TableSpec, after_rowid: int
         raise SourceError(f"cannot count rows: {error}", table=spec.name) from error
 
 
+def max_rowid(connection: sqlite3.Connection, spec: TableSpec) -> int:
+    """The last rowid of the table, 0 when it is empty."""
+    try:
+        return int(
+            connection.execute(f"SELECT coalesce(max(rowid), 0) FROM {quote(spec.name)}").fetchone()[0]
+        )
+    except sqlite3.DatabaseError as error:
+        raise SourceError(f"cannot read: {error}", table=spec.name) from error
+
+
 def unmapped_data(connection: sqlite3.Connection, spec: TableSpec) -> dict[str, int]:
     """Source columns with no target column that hold data: column -> non-NULL rows."""
     present = set(source_columns(connection, spec.name))

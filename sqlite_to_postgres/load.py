@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import psycopg2
@@ -16,8 +15,6 @@ import psycopg2.errors
 import psycopg2.extensions
 from psycopg2 import sql
 
-from .extract import SourceRow
-from .fingerprint import source_digest, target_digest_query
 from .tables import Kind, TableSpec
 from .transform import CopyLine, Rejected
 
@@ -68,7 +65,6 @@ class TableLoader:
         self._create_stage()
         self._checks = self._check_statements()
         self._upsert = self._upsert_statement()
-        self._digest = target_digest_query(spec)
         self._copy_staged = (
             sql.SQL("COPY {stage} (_rowid, {columns}) FROM STDIN")
             .format(stage=self.stage, columns=sql.SQL(", ").join(self.columns))
@@ -227,38 +223,14 @@ class TableLoader:
         cursor.execute(self._upsert)
         return set_aside
 
-    def holds(self, rows: Sequence[SourceRow]) -> bool:
-        """Whether the target already holds exactly these source rows, by one digest on each side."""
-        ids, digest = source_digest(rows)
-        try:
-            with self.connection.cursor() as cursor:
-                # The renderings must match the source's text: UTC offsets as +00, ISO dates, shortest floats.
-                cursor.execute(
-                    "SET LOCAL TimeZone = 'UTC'; SET LOCAL DateStyle = 'ISO'; SET LOCAL extra_float_digits = 1"
-                )
-                cursor.execute(self._digest, (ids,))
-                count, target_digest = cursor.fetchone()
-        except psycopg2.DataError:  # an id that is not a uuid: such a batch has rows to reject anyway
-            self.connection.rollback()
-            return False
-        self.connection.rollback()  # only reads, and SET LOCAL must not outlive them
-        return bool(count == len(rows) and target_digest == digest)
+    def load(
+        self, lines: list[CopyLine], *, unchanged: int = 0, last_rowid: int | None = None
+    ) -> BatchResult:
+        """Load one batch and commit it with the table's checkpoint; roll back on any error.
 
-    def keep(self, rows: Sequence[SourceRow]) -> BatchResult:
-        """Record a batch the target already holds as unchanged, with the table's checkpoint."""
-        result = BatchResult(len(rows), 0, 0, len(rows), 0, rows[-1][0])
-        try:
-            with self.connection.cursor() as cursor:
-                save_progress(cursor, self.spec.name, result)
-            self.connection.commit()
-        except BaseException:
-            if not self.connection.closed:
-                self.connection.rollback()
-            raise
-        return result
-
-    def load(self, lines: list[CopyLine]) -> BatchResult:
-        """Load one batch and commit it with the table's checkpoint; roll back on any error."""
+        ``unchanged`` counts source rows of this batch that were read but need no write, and ``last_rowid``
+        is the batch's last source rowid when it is not that of the last line.
+        """
         rejected = [item for _, item in lines if isinstance(item, Rejected)]
         rows = [(rowid, item) for rowid, item in lines if isinstance(item, str)]
         try:
@@ -283,12 +255,12 @@ class TableLoader:
                     set_aside = self._upsert_staged(cursor)
                     inserted, updated = cursor.fetchone()
                 result = BatchResult(
-                    rows_read=len(lines),
+                    rows_read=len(lines) + unchanged,
                     inserted=inserted,
                     updated=updated,
-                    unchanged=len(rows) - set_aside - inserted - updated,
+                    unchanged=len(rows) - set_aside - inserted - updated + unchanged,
                     rejected=len(rejected) + set_aside,
-                    last_rowid=lines[-1][0],
+                    last_rowid=lines[-1][0] if last_rowid is None else last_rowid,
                 )
                 save_progress(cursor, self.spec.name, result)
             self.connection.commit()

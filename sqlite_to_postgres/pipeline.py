@@ -26,11 +26,13 @@ from .extract import (
     check_source_table,
     count_rows,
     duplicate_ids,
+    max_rowid,
     read_ids,
     read_rows,
     unmapped_data,
 )
-from .load import CHECKPOINT, REJECTS, BatchResult, TableLoader, copy_text
+from .fingerprint import changed_chunks, chunk_digits, chunk_of, source_summary, target_summary
+from .load import CHECKPOINT, REJECTS, BatchResult, TableLoader, copy_text, save_progress
 from .schema import apply_schema
 from .summary import TableSummary
 from .tables import TABLE_NAMES, TableSpec, get_table
@@ -104,11 +106,25 @@ def run_in_order(table: str, jobs: Iterator[Callable[[], BatchResult]]) -> Itera
             yield outcome(number, pending)
 
 
-def _sync(
-    loader: TableLoader, rows: list[SourceRow], prepare: Callable[[list[SourceRow]], list[CopyLine]]
-) -> BatchResult:
-    """Skip a batch the target already holds; parse and load it otherwise."""
-    return loader.keep(rows) if loader.holds(rows) else loader.load(prepare(rows))
+def _changed_chunks(
+    source: sqlite3.Connection,
+    target: psycopg2.extensions.connection,
+    spec: TableSpec,
+    batch_size: int,
+    digits: int,
+) -> set[str]:
+    """Chunks of ids whose rows differ between the two sides; PostgreSQL sums its side meanwhile."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"summary-{spec.name}") as pool:
+        target_side = pool.submit(target_summary, target, spec, digits)
+        source_side = source_summary(read_rows(source, spec, batch_size), digits)
+        return changed_chunks(source_side, target_side.result())
+
+
+def _finish_unchanged(target: psycopg2.extensions.connection, table: str, rows: int, last_rowid: int) -> None:
+    """Record a table found identical to its source: every row read, none written."""
+    with target.cursor() as cursor:
+        save_progress(cursor, table, BatchResult(rows, 0, 0, rows, 0, last_rowid))
+    target.commit()
 
 
 def _database_path(source: sqlite3.Connection) -> str:
@@ -237,18 +253,34 @@ def migrate_table(
         to_read = count_rows(source, spec, after_rowid)
         loader = TableLoader(target, spec, first_load=_is_empty(target, spec))
         duplicates = duplicate_ids(source, spec)
+        digits = chunk_digits(to_read)
+        changed: set[str] | None = None
+        if not loader.first_load and after_rowid == 0:
+            # A re-run: find the chunks of ids that changed, then parse and load only their rows.
+            changed = _changed_chunks(source, target, spec, batch_size, digits)
+            log.info("%s: %d chunks of ids differ from the source", table, len(changed))
+            if not changed:
+                _finish_unchanged(target, table, to_read, max_rowid(source, spec))
+                summary.rows_read = summary.unchanged = to_read
 
         def prepare(rows: list[SourceRow]) -> list[CopyLine]:
             return list(to_copy_lines(spec, to_records(spec, iter(rows), duplicates)))
 
-        batches = batched(read_rows(source, spec, batch_size, after_rowid), batch_size)
-        jobs: Iterator[Callable[[], BatchResult]]
-        if loader.first_load:
-            # Nothing to compare with: parse here while the worker loads the previous batch.
-            jobs = (partial(loader.load, prepare(rows)) for rows in batches)
-        else:
-            # Compare first, in the worker: a batch the target holds is never parsed.
-            jobs = (partial(_sync, loader, rows, prepare) for rows in batches)
+        def job(rows: list[SourceRow]) -> Callable[[], BatchResult]:
+            # Runs here, in the reading thread, so parsing overlaps the worker's loading of the previous batch.
+            if changed is None:
+                return partial(loader.load, prepare(rows))
+            wanted = [row for row in rows if chunk_of(row[1], digits) in changed]
+            return partial(
+                loader.load, prepare(wanted), unchanged=len(rows) - len(wanted), last_rowid=rows[-1][0]
+            )
+
+        batches = (
+            batched(read_rows(source, spec, batch_size, after_rowid), batch_size)
+            if changed != set()
+            else iter([])
+        )
+        jobs = (job(rows) for rows in batches)
         done = 0
         last_report = time.monotonic()
         for batch_number, result in run_in_order(table, jobs):

@@ -13,8 +13,10 @@ import pytest
 from real_catalog import REAL_COUNTS
 
 from sqlite_to_postgres import connections
+from sqlite_to_postgres.extract import count_rows, read_rows
+from sqlite_to_postgres.fingerprint import changed_chunks, chunk_digits, source_summary, target_summary
 from sqlite_to_postgres.pipeline import migrate
-from sqlite_to_postgres.tables import TABLE_NAMES
+from sqlite_to_postgres.tables import TABLE_NAMES, TABLES
 from sqlite_to_postgres.transform import parse_date, parse_float, parse_timestamp, parse_uuid
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -201,3 +203,26 @@ def test_delete_missing_removes_rows_gone_from_the_source_only_when_asked(
     counts = _counts(target)
     assert counts["person"] == REAL_COUNTS["person"] - 1
     assert counts["person_film_work"] == REAL_COUNTS["person_film_work"] - links
+
+
+@pytest.mark.parametrize("catalog", ["sample_sqlite", "real_sqlite"])
+def test_after_a_load_both_sides_summarise_alike_so_a_rerun_parses_nothing(
+    catalog: str, request: pytest.FixtureRequest, target_dsn: str, target: psycopg2.extensions.connection
+) -> None:
+    path: Path = request.getfixturevalue(catalog)
+    migrate(path, target_dsn)
+    source = sqlite3.connect(path)
+    for table in TABLE_NAMES:
+        spec = TABLES[table]
+        digits = chunk_digits(count_rows(source, spec))
+        source_side = source_summary(read_rows(source, spec, 1000), digits)
+        assert changed_chunks(source_side, target_summary(target, spec, digits)) == set(), table
+
+    source.execute("UPDATE person SET full_name = full_name || '!' WHERE rowid = 1")
+    person = TABLES["person"]
+    digits = chunk_digits(count_rows(source, person))
+    changed = changed_chunks(
+        source_summary(read_rows(source, person, 1000), digits), target_summary(target, person, digits)
+    )
+    source.close()
+    assert len(changed) == 1
