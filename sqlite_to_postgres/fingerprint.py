@@ -39,7 +39,9 @@ def chunk_digits(rows: int) -> int:
 
 
 def chunk_of(source_id: object, digits: int) -> str:
-    return source_id[:digits].lower() if type(source_id) is str else NO_CHUNK
+    """The chunk a source row falls in: the leading digits of its id as written (so an id in capitals
+    falls in a chunk the target cannot have, and its rows load as usual)."""
+    return source_id[:digits] if type(source_id) is str else NO_CHUNK
 
 
 def source_summary(rows: Iterable[SourceRow], digits: int) -> ChunkSummary:
