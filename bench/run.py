@@ -104,7 +104,7 @@ class Measurement:
     cpu_seconds: list[float] = field(default_factory=list)
     server_cpu_seconds: list[float] = field(default_factory=list)
     part_seconds: list[float] = field(default_factory=list)
-    failure: str | None = None
+    failures: list[str] = field(default_factory=list)
 
     def add(self, run: ProcessRun) -> None:
         self.seconds.append(run.seconds)
@@ -116,7 +116,7 @@ class Measurement:
 
     @property
     def median_seconds(self) -> float | None:
-        return statistics.median(self.seconds) if self.seconds and not self.failure else None
+        return statistics.median(self.seconds) if self.seconds else None
 
     @property
     def rows_per_second(self) -> float | None:
@@ -125,7 +125,7 @@ class Measurement:
 
     @property
     def peak_rss_mib(self) -> float | None:
-        return max(self.peak_rss_kib) / 1024 if self.peak_rss_kib and not self.failure else None
+        return max(self.peak_rss_kib) / 1024 if self.peak_rss_kib else None
 
 
 @dataclass(slots=True)
@@ -159,6 +159,7 @@ class Environment:
     versions: dict[str, str]
     load_average_start: str
     load_average_end: str = ""
+    revision_end: str = ""
 
 
 # ---------------------------------------------------------------- running and measuring a command
@@ -261,8 +262,8 @@ def run_measured(argv: Sequence[str], dsn: str, env: dict[str, str] | None = Non
 
 def _require_success(run: ProcessRun, what: str) -> ProcessRun:
     if run.returncode != 0:
-        tail = " | ".join(run.output.strip().splitlines()[-3:])
-        raise BenchError(f"{what} exited with status {run.returncode}: {tail}")
+        last = run.output.strip().splitlines()[-1:] or ["no output"]
+        raise BenchError(f"{what} exited with status {run.returncode}: {last[0].strip()}")
     return run
 
 
@@ -517,14 +518,12 @@ class Options:
 
 
 def _attempt(measurement: Measurement, action: Callable[[], ProcessRun]) -> ProcessRun | None:
-    """Run one measurement; a failure is recorded on it and the benchmark goes on."""
-    if measurement.failure:
-        return None
+    """Run one measurement; a failure is recorded on it and the benchmark goes on (the next repeat tries again)."""
     try:
         run = action()
     except (BenchError, subprocess.CalledProcessError, psycopg2.Error) as error:
-        measurement.failure = str(error).strip().splitlines()[0][:500] if str(error).strip() else repr(error)
-        _log(f"  {measurement.name}: FAILED: {measurement.failure}")
+        measurement.failures.append(str(error).strip().splitlines()[0][:300] if str(error).strip() else repr(error))
+        _log(f"  {measurement.name}: FAILED: {measurement.failures[-1]}")
         return None
     measurement.add(run)
     _log(f"  {measurement.name}: {run.seconds:.2f} s, {run.peak_rss_kib / 1024:.0f} MiB")
@@ -559,7 +558,8 @@ def bench_scale(options: Options, scale: int) -> ScaleResult:
                 _attempt(result.measurement(RERUN), partial(measure_rerun, sqlite_path, dsn, rows))
                 _attempt(result.measurement(CHECK), partial(measure_check, sqlite_path, dsn))
             else:
-                result.measurement(RERUN).failure = result.measurement(CHECK).failure = "the first run failed"
+                for name in (RERUN, CHECK):
+                    result.measurement(name).failures.append("not run: the first run failed")
 
         if not options.skip_dag and scale <= options.dag_max_scale:
             with fresh_database(options.server_dsn, f"{label}_dag") as dsn:
@@ -665,8 +665,8 @@ def scale_table(result: ScaleResult) -> list[str]:
              " ".join(f"{s:.2f}" for s in result.export_seconds),
              _num(result.rows / statistics.median(result.export_seconds), 0), "—", "—", "—", "harness, in-process"]]
     for measurement in result.measurements.values():
-        if measurement.failure:
-            rows.append([measurement.name, "failed", "", "", "", "", "", measurement.failure.replace("|", "/")])
+        if not measurement.seconds:
+            rows.append([measurement.name, "failed", "", "", "", "", "", _detail(measurement)])
             continue
         rows.append([
             measurement.name,
@@ -684,6 +684,10 @@ def scale_table(result: ScaleResult) -> list[str]:
 
 
 def _detail(measurement: Measurement) -> str:
+    if measurement.failures:
+        runs = len(measurement.seconds) + len(measurement.failures)
+        first = measurement.failures[0].replace("|", "/")
+        return f"**{len(measurement.failures)} of {runs} runs failed**: {first}"
     median = statistics.median(measurement.part_seconds) if measurement.part_seconds else None
     if measurement.name == FLOOR_B and median is not None:
         return f"adding the keys: {median:.2f} s"
@@ -696,13 +700,22 @@ def _detail(measurement: Measurement) -> str:
     return ""
 
 
+def _seconds_cell(result: ScaleResult, name: str) -> str:
+    found = result.measurements.get(name)
+    if found is None:
+        return "—"
+    if found.failures:
+        return f"{_num(found.median_seconds)} ({len(found.failures)} failed)"
+    return _num(found.median_seconds)
+
+
 def summary_table(results: Sequence[ScaleResult]) -> list[str]:
     rows = []
     for result in results:
         ours = result.measurements.get(OURS)
         rows.append([
             str(result.scale), f"{result.rows:,}",
-            *(_num(result.seconds(name)) for name in (FLOOR_A, FLOOR_B, PGLOADER, OURS, RERUN, CHECK, DAG)),
+            *(_seconds_cell(result, name) for name in (FLOOR_A, FLOOR_B, PGLOADER, OURS, RERUN, CHECK, DAG)),
             _num(ours.rows_per_second if ours else None, 0),
             _num(ours.peak_rss_mib if ours else None, 0),
             _num(result.ratio(OURS, FLOOR_A), 2, "x"),
@@ -761,7 +774,13 @@ def acceptance_lines(results: Sequence[ScaleResult]) -> list[str]:
 
 def notes(results: Sequence[ScaleResult], environment: Environment) -> list[str]:
     pgloader_schema = next((result.pgloader_schema for result in results if result.pgloader_schema), "")
+    start, end = environment.versions["project"], environment.revision_end
+    changed = [] if start == end else [
+        f"- **The project's code changed during the run** (other work landing): {start} at the start, {end} at "
+        "the end. Figures of ours and the DAG mix both; rerun on a settled tree to compare."
+    ]
     lines = [
+        *changed,
         f"- Load average (1, 5, 15 min): {environment.load_average_start} at the start, "
         f"{environment.load_average_end} at the end; each scale's table gives its own. Other work on the machine "
         "and on the same PostgreSQL server (test suites) shows up as noise: rerun on a quiet machine to compare.",
@@ -920,6 +939,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         prepare_airflow(options)
     results = [bench_scale(options, scale) for scale in options.scales]
     environment.load_average_end = _load_average()
+    environment.revision_end = _project_revision()
     raw = options.workdir / "results.json"
     raw.write_text(json.dumps({"environment": asdict(environment), "results": [asdict(r) for r in results]}, indent=1))
     _log(f"raw results in {raw}")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
+import warnings
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from pathlib import Path
@@ -123,7 +124,10 @@ def ensure_database(dsn: str) -> bool:
 def embedded_server(directory: Path = EMBEDDED_DIR) -> Iterator[str]:
     """Start a project-local PostgreSQL 16 for the duration of the block; yields its server DSN."""
     try:
-        from pgserver import get_server  # type: ignore[attr-defined]
+        with warnings.catch_warnings():
+            # platformdirs warns at import when XDG_RUNTIME_DIR is unset (CI, containers); pgserver does not need it.
+            warnings.simplefilter("ignore")
+            from pgserver import get_server  # type: ignore[attr-defined]
     except ImportError as error:
         raise TargetError(
             f"no PostgreSQL configured ({DSN_ENV} unset) or answering on 127.0.0.1:5432, "
