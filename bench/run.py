@@ -810,10 +810,10 @@ def notes(results: Sequence[ScaleResult], environment: Environment) -> list[str]
         + pgloader_schema
         + " It keeps ids as text, not uuid, keeps file_path, and declares no foreign keys (the source has "
         "none), so it does less than ours and floor A: no uuid parsing, no key checks.",
-        "- Ours: `python -m sqlite_to_postgres migrate --sqlite FILE --dsn DSN` (DDL, staging COPY, upsert, "
-        "checkpoints, rejects), its re-run on unchanged data, and `check` (full row-by-row comparison). The "
-        "detail column gives the library's own total from its summary; the difference is Python start-up "
-        "and imports.",
+        "- Ours: `python -m sqlite_to_postgres migrate --sqlite FILE --dsn DSN`, doing what the library does "
+        "at the measured revision (DDL, checkpoints and rejects included), the same command again on unchanged "
+        "data, and `check` (the full row-by-row comparison). The detail column gives the library's own total "
+        "from its summary; the difference is Python start-up and imports.",
         "- DAG: `scripts/airflow-env.sh airflow dags test movies_migration` with SQLITE_PATH and MOVIES_PG_DSN "
         "set to the scale's file and a fresh database, Airflow metadata in its own MOVIES_AIRFLOW_HOME (made "
         "once before timing). Wall time includes Airflow's start-up and DAG parsing; run_duration is the "

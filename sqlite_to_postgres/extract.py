@@ -70,6 +70,21 @@ def count_rows(connection: sqlite3.Connection, spec: TableSpec, after_rowid: int
         raise SourceError(f"cannot count rows: {error}", table=spec.name) from error
 
 
+def rowid_of(connection: sqlite3.Connection, spec: TableSpec, loaded_id: str) -> int:
+    """The rowid of the source row whose id reads as the uuid ``loaded_id`` (canonical text)."""
+    id_column = quote(spec.columns[0].source)
+    table = quote(spec.name)
+    found = connection.execute(f"SELECT rowid FROM {table} WHERE {id_column} = ?", (loaded_id,)).fetchone()
+    if found is None:  # written another way (capitals, no hyphens): a scan, for rows that are rare
+        key = f"lower(replace(replace(replace({id_column}, '-', ''), '{{', ''), '}}', ''))"
+        found = connection.execute(
+            f"SELECT rowid FROM {table} WHERE {key} = ?", (loaded_id.replace("-", ""),)
+        ).fetchone()
+    if found is None:
+        raise SourceError(f"no source row has id {loaded_id}", table=spec.name)
+    return int(found[0])
+
+
 def max_rowid(connection: sqlite3.Connection, spec: TableSpec) -> int:
     """The last rowid of the table, 0 when it is empty."""
     try:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import io
 import json
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import psycopg2
@@ -17,6 +19,8 @@ from psycopg2 import sql
 
 from .tables import Kind, TableSpec
 from .transform import CopyLine, Rejected
+
+log = logging.getLogger(__name__)
 
 REJECTS = sql.Identifier("migration", "rejects")
 CHECKPOINT = sql.Identifier("migration", "checkpoint")
@@ -60,6 +64,10 @@ class TableLoader:
         # refuses (a duplicate, a missing parent) is rolled back and goes the staged way instead.
         self.first_load = first_load
         self.target = sql.Identifier(spec.target_schema, spec.name)
+        # A first load of a link table skips the per-row foreign-key triggers, which cost PostgreSQL two
+        # thirds of the COPY (measured: 10.5 s against 4.1 s for 578,300 rows), and checks every link
+        # once, set-based, at the end of the table instead (reject_orphans).
+        self.defer_link_checks = first_load and bool(spec.foreign_keys) and self._may_skip_triggers()
         self.stage = sql.Identifier(f"stage_{spec.name}")
         self.columns = [sql.Identifier(column) for column in spec.target_columns]
         self._create_stage()
@@ -195,9 +203,27 @@ class TableLoader:
             changed=changed,
         )
 
+    def _may_skip_triggers(self) -> bool:
+        """Whether this role may set session_replication_role (superusers, or those granted it)."""
+        try:
+            with self.connection.cursor() as cursor:
+                cursor.execute("SET LOCAL session_replication_role = replica")
+        except psycopg2.errors.InsufficientPrivilege:
+            log.info(
+                "%s: this role may not skip foreign-key triggers; links are checked row by row",
+                self.spec.name,
+            )
+            return False
+        finally:
+            self.connection.rollback()
+        return True
+
     def _copy_into_target(self, cursor: psycopg2.extensions.cursor, rows: list[tuple[int, str]]) -> bool:
         """COPY the rows straight into the target; False, with nothing written, if PostgreSQL refuses them."""
         cursor.execute("SAVEPOINT direct")
+        if self.defer_link_checks:
+            # Local to the savepoint: a refused batch goes the staged way with the triggers back on.
+            cursor.execute("SET LOCAL session_replication_role = replica")
         try:
             copy_text(cursor, self._copy_direct, "".join(line for _, line in rows))
         except psycopg2.IntegrityError:
@@ -269,6 +295,48 @@ class TableLoader:
                 self.connection.rollback()
             raise
         return result
+
+
+def reject_orphans(
+    connection: psycopg2.extensions.connection, spec: TableSpec, rowid_of: Callable[[str], int]
+) -> int:
+    """Move target rows whose parent row does not exist into the rejects table; returns how many.
+
+    The set-based check that stands in for the foreign-key triggers a first load skipped. ``rowid_of``
+    finds the source rowid of a loaded id, which the rejects table is keyed on.
+    """
+    target = sql.Identifier(spec.target_schema, spec.name)
+    raw = sql.SQL(", ").join(
+        sql.SQL("{}, t.{}").format(sql.Literal(column.source), sql.Identifier(column.target))
+        for column in spec.columns
+    )
+    moved = 0
+    try:
+        with connection.cursor() as cursor:
+            for key in spec.foreign_keys:
+                cursor.execute(
+                    sql.SQL(
+                        "DELETE FROM {target} AS t WHERE NOT EXISTS (SELECT FROM {parent} AS p WHERE p.id = t.{column}) "
+                        "RETURNING t.id::text, t.{column}::text, jsonb_build_object({raw})"
+                    ).format(
+                        target=target,
+                        parent=sql.Identifier(spec.target_schema, key.parent),
+                        column=sql.Identifier(key.column),
+                        raw=raw,
+                    )
+                )
+                for loaded_id, missing, row in cursor.fetchall():
+                    reason = f"{key.column} {missing} does not exist in {key.parent}"
+                    cursor.execute(
+                        _SAVE_REJECT, (spec.name, rowid_of(loaded_id), loaded_id, reason, json.dumps(row))
+                    )
+                    moved += 1
+        connection.commit()
+    except BaseException:
+        if not connection.closed:
+            connection.rollback()
+        raise
+    return moved
 
 
 def copy_text(cursor: psycopg2.extensions.cursor, statement: str, text: str) -> None:

@@ -1,4 +1,9 @@
-"""One dataclass per table of the catalog, in the target's column names and types."""
+"""One dataclass per table of the catalog, in the target's column names and types.
+
+Not frozen, though nothing mutates them: a frozen dataclass sets each field through
+object.__setattr__, which made building one 4x dearer (0.94 against 0.23 us for a link
+row), and a migration builds one per source row.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ from datetime import date, datetime
 from uuid import UUID
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class Genre:
     id: UUID
     name: str
@@ -16,7 +21,7 @@ class Genre:
     modified: datetime | None
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class Person:
     id: UUID
     full_name: str
@@ -24,7 +29,7 @@ class Person:
     modified: datetime | None
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class FilmWork:
     id: UUID
     title: str
@@ -36,7 +41,7 @@ class FilmWork:
     modified: datetime | None
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class GenreFilmWork:
     id: UUID
     film_work_id: UUID
@@ -44,7 +49,7 @@ class GenreFilmWork:
     created: datetime | None
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class PersonFilmWork:
     id: UUID
     film_work_id: UUID

@@ -29,10 +29,11 @@ from .extract import (
     max_rowid,
     read_ids,
     read_rows,
+    rowid_of,
     unmapped_data,
 )
 from .fingerprint import changed_chunks, chunk_digits, chunk_of, source_summary, target_summary
-from .load import CHECKPOINT, REJECTS, BatchResult, TableLoader, copy_text, save_progress
+from .load import CHECKPOINT, REJECTS, BatchResult, TableLoader, copy_text, reject_orphans, save_progress
 from .schema import apply_schema
 from .summary import TableSummary
 from .tables import TABLE_NAMES, TableSpec, get_table
@@ -118,6 +119,15 @@ def _changed_chunks(
         target_side = pool.submit(target_summary, target, spec, digits)
         source_side = source_summary(read_rows(source, spec, batch_size), digits)
         return changed_chunks(source_side, target_side.result())
+
+
+def _record_orphans(
+    target: psycopg2.extensions.connection, table: str, orphans: int, last_rowid: int
+) -> None:
+    """Count links found pointing nowhere as rejected rather than inserted, in the checkpoint too."""
+    with target.cursor() as cursor:
+        save_progress(cursor, table, BatchResult(0, -orphans, 0, 0, orphans, last_rowid))
+    target.commit()
 
 
 def _finish_unchanged(target: psycopg2.extensions.connection, table: str, rows: int, last_rowid: int) -> None:
@@ -305,6 +315,13 @@ def migrate_table(
                     100 * done / max(to_read, 1),
                     done / elapsed,
                 )
+        if loader.defer_link_checks or after_rowid > 0:
+            # After a first load that skipped the link triggers, or a resumed one that may have.
+            orphans = reject_orphans(target, spec, partial(rowid_of, source, spec))
+            if orphans:
+                _record_orphans(target, table, orphans, max_rowid(source, spec))
+                summary.inserted -= orphans
+                summary.rejected += orphans
         if breach := limit.breach(summary.rejected, summary.rows_read, final=True):
             raise RejectThresholdExceeded(f"{breach}; see migration.rejects", table=table)
         if delete:

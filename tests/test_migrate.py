@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import psycopg2
 import psycopg2.extensions
 import pytest
+from psycopg2.extensions import make_dsn, parse_dsn
 from real_catalog import REAL_COUNTS
 
 from sqlite_to_postgres import connections
@@ -226,3 +229,43 @@ def test_after_a_load_both_sides_summarise_alike_so_a_rerun_parses_nothing(
     )
     source.close()
     assert len(changed) == 1
+
+
+def test_links_to_missing_rows_are_rejected_whether_or_not_the_role_may_skip_triggers(
+    sample_sqlite: Path,
+    target_dsn: str,
+    target: psycopg2.extensions.connection,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A superuser's first load checks links once at the end; any other role's, row by row."""
+    caplog.set_level(logging.INFO, logger="sqlite_to_postgres")
+    with sqlite3.connect(sample_sqlite) as source:
+        source.execute("UPDATE genre_film_work SET genre_id = ? WHERE rowid = 3", (str(uuid.uuid4()),))
+    source.close()
+    with target.cursor() as cursor:
+        cursor.execute("CREATE ROLE plain_loader LOGIN")
+        cursor.execute(f"GRANT ALL ON DATABASE {parse_dsn(target_dsn)['dbname']} TO plain_loader")
+    target.commit()
+    try:
+        for dsn, may_skip in ((target_dsn, True), (make_dsn(target_dsn, user="plain_loader"), False)):
+            caplog.clear()
+            with target.cursor() as cursor:
+                cursor.execute("DROP SCHEMA IF EXISTS content, migration CASCADE")
+            target.commit()
+            summaries = {s.table: s for s in migrate(sample_sqlite, dsn)}
+
+            links = summaries["genre_film_work"]
+            assert (links.rejected, links.inserted) == (1, links.rows_read - 1)
+            with target.cursor() as cursor:
+                cursor.execute("SELECT source_rowid, reason FROM migration.rejects")
+                [(rowid, reason)] = cursor.fetchall()
+            target.commit()
+            assert rowid == 3
+            assert reason.startswith("genre_id ") and reason.endswith(" does not exist in genre")
+            assert ("may not skip foreign-key triggers" in caplog.text) is not may_skip
+    finally:
+        with target.cursor() as cursor:
+            cursor.execute("DROP SCHEMA IF EXISTS content, migration CASCADE")
+            cursor.execute(f"REVOKE ALL ON DATABASE {parse_dsn(target_dsn)['dbname']} FROM plain_loader")
+            cursor.execute("DROP ROLE plain_loader")
+        target.commit()
