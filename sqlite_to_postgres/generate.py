@@ -21,10 +21,10 @@ from string import Formatter
 from typing import TypeVar
 
 from .errors import MigrationError
+from .schema import SOURCE_DDL
 
 __all__ = ["BASE_COUNTS", "TABLE_ORDER", "expected_counts", "generate_catalog"]
 
-DDL_PATH = Path(__file__).parent / "ddl" / "sqlite.ddl"
 
 # Parents before the tables that point at them, so the file never holds an orphan link.
 TABLE_ORDER: tuple[str, ...] = ("genre", "person", "film_work", "genre_film_work", "person_film_work")
@@ -738,7 +738,7 @@ def generate_catalog(
             # Random uuid keys touch index pages all over the file; a 32 MB page cache (instead of
             # 2 MB) turns most of those page reads from system calls into memory hits.
             connection.execute("PRAGMA cache_size=-32768")
-            connection.executescript(DDL_PATH.read_text(encoding="utf-8"))
+            connection.executescript(SOURCE_DDL.read_text(encoding="utf-8"))
             counts = _write(connection, scale, seed)
             connection.execute("PRAGMA journal_mode=DELETE")
         finally:

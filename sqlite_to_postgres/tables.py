@@ -49,7 +49,6 @@ class TableSpec:
     foreign_keys: tuple[ForeignKey, ...] = ()
     # Target columns of a UNIQUE constraint besides the primary key.
     natural_key: tuple[str, ...] = ()
-    source_schema: str = "main"
     target_schema: str = "content"
 
     @property
