@@ -1,7 +1,9 @@
-"""Load: COPY a batch into a staging table, set aside rows PostgreSQL would refuse, upsert the rest.
+"""Load: write one batch into its target table, with its rejects and its checkpoint.
 
-One batch is one transaction: the COPY, the rejects, the upsert and the
-checkpoint commit together or not at all, so a crash never leaves half a batch.
+Into an empty table a batch is COPYed straight into the target; otherwise it is
+COPYed into a staging table and upserted, so unchanged rows are not rewritten.
+Rows PostgreSQL would refuse are set aside into ``migration.rejects``. One batch
+is one transaction: a crash never leaves half a batch.
 """
 
 from __future__ import annotations
