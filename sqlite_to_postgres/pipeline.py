@@ -359,9 +359,8 @@ def migrate(
     delete: bool = False,
 ) -> list[TableSummary]:
     """Migrate ``tables`` (all, in foreign-key order, by default), reconnecting after a dropped connection."""
-    names = [get_table(name).name for name in (tables or TABLE_NAMES)]
-    # Keep foreign-key order whatever order the caller named the tables in.
-    names.sort(key=TABLE_NAMES.index)
+    # Each table once, in foreign-key order, whatever order the caller named them in.
+    names = sorted({get_table(name).name for name in (tables or TABLE_NAMES)}, key=TABLE_NAMES.index)
     summaries = []
     with ExitStack() as stack:
         source = stack.enter_context(open_source(sqlite_path))
