@@ -49,6 +49,7 @@ case "$command" in
         ;;
     bench)
         setup
+        python -c 'import matplotlib' 2>/dev/null || python -m pip install --quiet -e '.[bench]'
         exec python bench/run.py "$@"
         ;;
     *)
