@@ -17,6 +17,7 @@ import sqlite3
 import warnings
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,11 @@ from psycopg2.extensions import make_dsn, parse_dsn
 from .errors import SourceError, TargetError
 
 log = logging.getLogger(__name__)
+
+try:
+    _PACKAGE_VERSION = version("sqlite-to-postgres")
+except PackageNotFoundError:  # run from a checkout that was not installed
+    _PACKAGE_VERSION = "unknown"
 
 DSN_ENV = "MOVIES_PG_DSN"
 DEFAULT_DATABASE = "movies_database"
@@ -60,9 +66,18 @@ def open_source(path: str | os.PathLike[str]) -> Iterator[sqlite3.Connection]:
 
 
 def source_fingerprint(path: str | os.PathLike[str]) -> str:
-    """A cheap identity of the source file's content, used to tell whether a checkpoint still applies."""
-    stat = Path(path).stat()
-    return f"{Path(path).resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
+    """A cheap identity of the source file's content, used to tell whether a checkpoint still applies.
+
+    Size and modification time, as make and rsync judge files, of the database and of its WAL
+    (committed changes may wait there), with the version of this tool, whose reading may change.
+    """
+    source = Path(path).resolve()
+    parts = [str(source), _PACKAGE_VERSION]
+    for file in (source, source.with_name(source.name + "-wal")):
+        if file.exists():
+            stat = file.stat()
+            parts.append(f"{stat.st_size}:{stat.st_mtime_ns}")
+    return ":".join(parts)
 
 
 @contextmanager

@@ -187,15 +187,58 @@ def _is_empty(target: psycopg2.extensions.connection, spec: TableSpec) -> bool:
     return empty
 
 
-def _finish(target: psycopg2.extensions.connection, table: str) -> None:
+def _finish(target: psycopg2.extensions.connection, spec: TableSpec) -> None:
+    """Mark the table's load finished, with a transaction id later than all its writes and its row count."""
     with target.cursor() as cursor:
         cursor.execute(
-            sql.SQL("UPDATE {} SET finished = true, updated_at = now() WHERE table_name = %s").format(
-                CHECKPOINT
-            ),
-            (table,),
+            sql.SQL(
+                "UPDATE {checkpoint} SET finished = true, finished_xid = txid_current() %% 4294967296, "
+                "target_rows = (SELECT count(*) FROM {target}), updated_at = now() WHERE table_name = %s"
+            ).format(checkpoint=CHECKPOINT, target=sql.Identifier(spec.target_schema, spec.name)),
+            (spec.name,),
         )
     target.commit()
+
+
+def _untouched_since_last_run(
+    target: psycopg2.extensions.connection, spec: TableSpec, fingerprint: str
+) -> TableSummary | None:
+    """The last finished load's counts when neither side changed since it; None otherwise.
+
+    The source is unchanged when its fingerprint is; the target when it has as many rows as that load
+    left and none written after it: any insert or update gives a row a newer xmin, and a delete
+    changes the count. Frozen rows read as the oldest xmin, so freezing changes nothing here.
+    """
+    with target.cursor() as cursor:
+        cursor.execute("SELECT to_regclass('migration.checkpoint') IS NOT NULL")
+        if not cursor.fetchone()[0]:
+            target.rollback()
+            return None
+        cursor.execute(
+            sql.SQL(
+                "SELECT rows_read, rejected, finished_xid, target_rows FROM {} WHERE table_name = %s "
+                "AND finished AND source_fingerprint = %s AND finished_xid IS NOT NULL"
+            ).format(CHECKPOINT),
+            (spec.name, fingerprint),
+        )
+        last = cursor.fetchone()
+        if last is None:
+            target.rollback()
+            return None
+        rows_read, rejected, finished_xid, target_rows = last
+        cursor.execute(
+            sql.SQL(
+                # Past 2^30 transactions the 32-bit comparison could wrap: then the table is compared in full.
+                "SELECT count(*), coalesce(bool_or(age(t.xmin) < age(%(xid)s::text::xid)), false) "
+                "OR age(%(xid)s::text::xid) > 1073741824 FROM {} AS t"
+            ).format(sql.Identifier(spec.target_schema, spec.name)),
+            {"xid": finished_xid},
+        )
+        count, written_since = cursor.fetchone()
+    target.rollback()
+    if count != target_rows or written_since:
+        return None
+    return TableSummary(spec.name, rows_read=rows_read, unchanged=rows_read - rejected, rejected=rejected)
 
 
 def _target_error(error: psycopg2.Error, table: str, batch: int | None) -> TargetError:
@@ -257,7 +300,15 @@ def migrate_table(
         )
 
     try:
-        summary, after_rowid = _start(target, table, source_fingerprint(_database_path(source)), full_refresh)
+        fingerprint = source_fingerprint(_database_path(source))
+        if not (full_refresh or delete) and (
+            untouched := _untouched_since_last_run(target, spec, fingerprint)
+        ):
+            untouched.seconds = time.monotonic() - started
+            untouched.unmapped = unmapped
+            log.info("%s: neither the source file nor the table changed since the last finished run", table)
+            return untouched
+        summary, after_rowid = _start(target, table, fingerprint, full_refresh)
         summary.unmapped = unmapped
         if summary.resumed_rows:
             log.info("%s: resuming after %d rows committed by an earlier run", table, summary.resumed_rows)
@@ -329,7 +380,7 @@ def migrate_table(
             summary.deleted = delete_missing(source, target, spec, batch_size)
             if summary.deleted:
                 log.warning("%s: deleted %d rows the source no longer has", table, summary.deleted)
-        _finish(target, table)
+        _finish(target, spec)
     except psycopg2.Error as error:
         raise _target_error(error, table, None) from error
     summary.seconds = time.monotonic() - started

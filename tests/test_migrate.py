@@ -269,3 +269,58 @@ def test_links_to_missing_rows_are_rejected_whether_or_not_the_role_may_skip_tri
             cursor.execute(f"REVOKE ALL ON DATABASE {parse_dsn(target_dsn)['dbname']} FROM plain_loader")
             cursor.execute("DROP ROLE plain_loader")
         target.commit()
+
+
+def test_a_rerun_with_nothing_changed_on_either_side_skips_every_table(
+    sample_sqlite: Path, target_dsn: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="sqlite_to_postgres")
+    first = migrate(sample_sqlite, target_dsn)
+    caplog.clear()
+
+    again = migrate(sample_sqlite, target_dsn)
+
+    assert caplog.text.count("neither the source file nor the table changed") == len(TABLE_NAMES)
+    assert [(s.rows_read, s.unchanged, s.inserted, s.updated) for s in again] == [
+        (s.rows_read, s.rows_read, 0, 0) for s in first
+    ]
+
+
+@pytest.mark.parametrize(
+    ("tampering", "inserted", "updated"),
+    [
+        (
+            "UPDATE content.film_work SET title = 'tampered' WHERE id = (SELECT id FROM content.film_work ORDER BY id LIMIT 1)",
+            0,
+            1,
+        ),
+        (
+            "DELETE FROM content.film_work WHERE id = (SELECT id FROM content.film_work ORDER BY id LIMIT 1)",
+            1,
+            0,
+        ),
+        ("INSERT INTO content.genre (id, name) VALUES (gen_random_uuid(), 'extra')", 0, 0),
+    ],
+    ids=["updated row", "deleted row", "extra row"],
+)
+def test_a_rerun_repairs_a_target_changed_behind_its_back(
+    sample_sqlite: Path,
+    target_dsn: str,
+    target: psycopg2.extensions.connection,
+    tampering: str,
+    inserted: int,
+    updated: int,
+) -> None:
+    migrate(sample_sqlite, target_dsn)
+    with target.cursor() as cursor:
+        cursor.execute(tampering)
+    target.commit()
+
+    summaries = {s.table: s for s in migrate(sample_sqlite, target_dsn)}
+
+    table = "genre" if "genre" in tampering else "film_work"
+    assert (summaries[table].inserted, summaries[table].updated) == (inserted, updated)
+    with target.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM content.film_work WHERE title = 'tampered'")
+        assert cursor.fetchone()[0] == 0
+    target.commit()
