@@ -188,11 +188,14 @@ def _is_empty(target: psycopg2.extensions.connection, spec: TableSpec) -> bool:
 
 
 def _finish(target: psycopg2.extensions.connection, spec: TableSpec) -> None:
-    """Mark the table's load finished, with a transaction id later than all its writes and its row count."""
+    """Mark the table's load finished, with the transaction horizon after all its writes and its row count."""
     with target.cursor() as cursor:
         cursor.execute(
             sql.SQL(
-                "UPDATE {checkpoint} SET finished = true, finished_xid = txid_current() %% 4294967296, "
+                # The oldest transaction still running, not our own: one that began before this point and
+                # commits after it must still count as a later write.
+                "UPDATE {checkpoint} SET finished = true, "
+                "finished_xid = txid_snapshot_xmin(txid_current_snapshot()) %% 4294967296, "
                 "target_rows = (SELECT count(*) FROM {target}), updated_at = now() WHERE table_name = %s"
             ).format(checkpoint=CHECKPOINT, target=sql.Identifier(spec.target_schema, spec.name)),
             (spec.name,),
@@ -206,8 +209,9 @@ def _untouched_since_last_run(
     """The last finished load's counts when neither side changed since it; None otherwise.
 
     The source is unchanged when its fingerprint is; the target when it has as many rows as that load
-    left and none written after it: any insert or update gives a row a newer xmin, and a delete
-    changes the count. Frozen rows read as the oldest xmin, so freezing changes nothing here.
+    left and none written by a transaction still running when it finished or begun since: an insert
+    or update gives a row such an xmin, and a delete changes the count. Frozen rows read as the oldest
+    xmin, so freezing changes nothing here.
     """
     with target.cursor() as cursor:
         cursor.execute("SELECT to_regclass('migration.checkpoint') IS NOT NULL")
@@ -229,7 +233,7 @@ def _untouched_since_last_run(
         cursor.execute(
             sql.SQL(
                 # Past 2^30 transactions the 32-bit comparison could wrap: then the table is compared in full.
-                "SELECT count(*), coalesce(bool_or(age(t.xmin) < age(%(xid)s::text::xid)), false) "
+                "SELECT count(*), coalesce(bool_or(age(t.xmin) <= age(%(xid)s::text::xid)), false) "
                 "OR age(%(xid)s::text::xid) > 1073741824 FROM {} AS t"
             ).format(sql.Identifier(spec.target_schema, spec.name)),
             {"xid": finished_xid},

@@ -324,3 +324,29 @@ def test_a_rerun_repairs_a_target_changed_behind_its_back(
         cursor.execute("SELECT count(*) FROM content.film_work WHERE title = 'tampered'")
         assert cursor.fetchone()[0] == 0
     target.commit()
+
+
+def test_a_write_from_a_transaction_older_than_the_load_is_not_mistaken_for_none(
+    sample_sqlite: Path, target_dsn: str, target: psycopg2.extensions.connection
+) -> None:
+    migrate(sample_sqlite, target_dsn, ["film_work"])
+    writer = psycopg2.connect(target_dsn)
+    try:
+        with writer.cursor() as cursor:
+            cursor.execute("SELECT txid_current()")  # this transaction now predates the next load's end
+        with sqlite3.connect(sample_sqlite) as source:
+            source.execute("UPDATE film_work SET rating = 1.5 WHERE rowid = 2")  # a change: a new fingerprint
+        source.close()
+        migrate(sample_sqlite, target_dsn, ["film_work"])
+        with writer.cursor() as cursor:
+            cursor.execute(
+                "UPDATE content.film_work SET title = 'tampered' "
+                "WHERE id = (SELECT id FROM content.film_work ORDER BY id LIMIT 1)"
+            )
+        writer.commit()
+    finally:
+        writer.close()
+
+    [summary] = migrate(sample_sqlite, target_dsn, ["film_work"])
+
+    assert summary.updated == 1
