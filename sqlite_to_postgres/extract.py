@@ -76,7 +76,7 @@ def rowid_of(connection: sqlite3.Connection, spec: TableSpec, loaded_id: str) ->
     table = quote(spec.name)
     found = connection.execute(f"SELECT rowid FROM {table} WHERE {id_column} = ?", (loaded_id,)).fetchone()
     if found is None:  # written another way (capitals, no hyphens): a scan, for rows that are rare
-        key = f"lower(replace(replace(replace({id_column}, '-', ''), '{{', ''), '}}', ''))"
+        key = _normalised_id(id_column)
         found = connection.execute(
             f"SELECT rowid FROM {table} WHERE {key} = ?", (loaded_id.replace("-", ""),)
         ).fetchone()
@@ -109,6 +109,11 @@ def unmapped_data(connection: sqlite3.Connection, spec: TableSpec) -> dict[str, 
     return counts
 
 
+def _normalised_id(id_column: str) -> str:
+    """SQL for an id as 32 lowercase hex digits, however it was written (capitals, hyphens, braces)."""
+    return f"lower(replace(replace(replace({id_column}, '-', ''), '{{', ''), '}}', ''))"
+
+
 def _has_unique_index(connection: sqlite3.Connection, table: str, column: str) -> bool:
     for _, index, unique, *_ in connection.execute(f"PRAGMA index_list({quote(table)})"):
         if unique and [info[2] for info in connection.execute(f"PRAGMA index_info({quote(index)})")] == [
@@ -135,7 +140,7 @@ def duplicate_ids(connection: sqlite3.Connection, spec: TableSpec) -> dict[int, 
         ).fetchone()
         if other_spelling is None:
             return {}
-    key = f"lower(replace(replace(replace({id_column}, '-', ''), '{{', ''), '}}', ''))"
+    key = _normalised_id(id_column)
     rows = connection.execute(
         f"SELECT rowid, first FROM (SELECT rowid, min(rowid) OVER (PARTITION BY {key}) AS first FROM {table}) "
         "WHERE rowid <> first"

@@ -11,7 +11,8 @@ from __future__ import annotations
 import io
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import psycopg2
@@ -119,10 +120,7 @@ class TableLoader:
             rejects=REJECTS,
             table=sql.Literal(self.spec.name),
             # Under the source's column names, like the rows rejected while parsing.
-            raw=sql.SQL(", ").join(
-                sql.SQL("{}, bad.{}").format(sql.Literal(column.source), sql.Identifier(column.target))
-                for column in self.spec.columns
-            ),
+            raw=raw_json_fields(self.spec, "bad"),
         )
 
     def _check_statements(self) -> list[sql.Composed]:
@@ -261,42 +259,58 @@ class TableLoader:
         """
         rejected = [item for _, item in lines if isinstance(item, Rejected)]
         rows = [(rowid, item) for rowid, item in lines if isinstance(item, str)]
-        try:
-            with self.connection.cursor() as cursor:
-                for reject in rejected:
-                    cursor.execute(
-                        _SAVE_REJECT,
-                        (
-                            self.spec.name,
-                            reject.rowid,
-                            reject.source_id,
-                            reject.reason,
-                            json.dumps(reject.raw),
-                        ),
-                    )
-                set_aside = inserted = updated = 0
-                if rows and self.first_load and self._copy_into_target(cursor, rows):
-                    inserted = len(rows)
-                elif rows:
-                    text = "".join(f"{rowid}\t{line}" for rowid, line in rows)
-                    copy_text(cursor, self._copy_staged, text)
-                    set_aside = self._upsert_staged(cursor)
-                    inserted, updated = cursor.fetchone()
-                result = BatchResult(
-                    rows_read=len(lines) + unchanged,
-                    inserted=inserted,
-                    updated=updated,
-                    unchanged=len(rows) - set_aside - inserted - updated + unchanged,
-                    rejected=len(rejected) + set_aside,
-                    last_rowid=lines[-1][0] if last_rowid is None else last_rowid,
+        with transaction(self.connection), self.connection.cursor() as cursor:
+            for reject in rejected:
+                cursor.execute(
+                    _SAVE_REJECT,
+                    (
+                        self.spec.name,
+                        reject.rowid,
+                        reject.source_id,
+                        reject.reason,
+                        json.dumps(reject.raw),
+                    ),
                 )
-                save_progress(cursor, self.spec.name, result)
-            self.connection.commit()
-        except BaseException:
-            if not self.connection.closed:
-                self.connection.rollback()
-            raise
+            set_aside = inserted = updated = 0
+            if rows and self.first_load and self._copy_into_target(cursor, rows):
+                inserted = len(rows)
+            elif rows:
+                text = "".join(f"{rowid}\t{line}" for rowid, line in rows)
+                copy_text(cursor, self._copy_staged, text)
+                set_aside = self._upsert_staged(cursor)
+                inserted, updated = cursor.fetchone()
+            result = BatchResult(
+                rows_read=len(lines) + unchanged,
+                inserted=inserted,
+                updated=updated,
+                unchanged=len(rows) - set_aside - inserted - updated + unchanged,
+                rejected=len(rejected) + set_aside,
+                last_rowid=lines[-1][0] if last_rowid is None else last_rowid,
+            )
+            save_progress(cursor, self.spec.name, result)
         return result
+
+
+@contextmanager
+def transaction(connection: psycopg2.extensions.connection) -> Iterator[None]:
+    """Commit what the block wrote, or roll it back on any error (the connection may be gone)."""
+    try:
+        yield
+    except BaseException:
+        if not connection.closed:
+            connection.rollback()
+        raise
+    connection.commit()
+
+
+def raw_json_fields(spec: TableSpec, alias: str) -> sql.Composed:
+    """The arguments of jsonb_build_object for a row of ``alias``, under the source's column names."""
+    return sql.SQL(", ").join(
+        sql.SQL("{}, {}.{}").format(
+            sql.Literal(column.source), sql.Identifier(alias), sql.Identifier(column.target)
+        )
+        for column in spec.columns
+    )
 
 
 def reject_orphans(
@@ -308,36 +322,27 @@ def reject_orphans(
     finds the source rowid of a loaded id, which the rejects table is keyed on.
     """
     target = sql.Identifier(spec.target_schema, spec.name)
-    raw = sql.SQL(", ").join(
-        sql.SQL("{}, t.{}").format(sql.Literal(column.source), sql.Identifier(column.target))
-        for column in spec.columns
-    )
+    raw = raw_json_fields(spec, "t")
     moved = 0
-    try:
-        with connection.cursor() as cursor:
-            for key in spec.foreign_keys:
-                cursor.execute(
-                    sql.SQL(
-                        "DELETE FROM {target} AS t WHERE NOT EXISTS (SELECT FROM {parent} AS p WHERE p.id = t.{column}) "
-                        "RETURNING t.id::text, t.{column}::text, jsonb_build_object({raw})"
-                    ).format(
-                        target=target,
-                        parent=sql.Identifier(spec.target_schema, key.parent),
-                        column=sql.Identifier(key.column),
-                        raw=raw,
-                    )
+    with transaction(connection), connection.cursor() as cursor:
+        for key in spec.foreign_keys:
+            cursor.execute(
+                sql.SQL(
+                    "DELETE FROM {target} AS t WHERE NOT EXISTS (SELECT FROM {parent} AS p WHERE p.id = t.{column}) "
+                    "RETURNING t.id::text, t.{column}::text, jsonb_build_object({raw})"
+                ).format(
+                    target=target,
+                    parent=sql.Identifier(spec.target_schema, key.parent),
+                    column=sql.Identifier(key.column),
+                    raw=raw,
                 )
-                for loaded_id, missing, row in cursor.fetchall():
-                    reason = f"{key.column} {missing} does not exist in {key.parent}"
-                    cursor.execute(
-                        _SAVE_REJECT, (spec.name, rowid_of(loaded_id), loaded_id, reason, json.dumps(row))
-                    )
-                    moved += 1
-        connection.commit()
-    except BaseException:
-        if not connection.closed:
-            connection.rollback()
-        raise
+            )
+            for loaded_id, missing, row in cursor.fetchall():
+                reason = f"{key.column} {missing} does not exist in {key.parent}"
+                cursor.execute(
+                    _SAVE_REJECT, (spec.name, rowid_of(loaded_id), loaded_id, reason, json.dumps(row))
+                )
+                moved += 1
     return moved
 
 

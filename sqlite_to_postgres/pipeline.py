@@ -33,7 +33,16 @@ from .extract import (
     unmapped_data,
 )
 from .fingerprint import changed_chunks, chunk_digits, chunk_of, source_summary, target_summary
-from .load import CHECKPOINT, REJECTS, BatchResult, TableLoader, copy_text, reject_orphans, save_progress
+from .load import (
+    CHECKPOINT,
+    REJECTS,
+    BatchResult,
+    TableLoader,
+    copy_text,
+    reject_orphans,
+    save_progress,
+    transaction,
+)
 from .schema import apply_schema
 from .summary import TableSummary
 from .tables import TABLE_NAMES, TableSpec, get_table
@@ -122,20 +131,10 @@ def _changed_chunks(
         return changed_chunks(source_side, target_side.result())
 
 
-def _record_orphans(
-    target: psycopg2.extensions.connection, table: str, orphans: int, last_rowid: int
-) -> None:
-    """Count links found pointing nowhere as rejected rather than inserted, in the checkpoint too."""
-    with target.cursor() as cursor:
-        save_progress(cursor, table, BatchResult(0, -orphans, 0, 0, orphans, last_rowid))
-    target.commit()
-
-
-def _finish_unchanged(target: psycopg2.extensions.connection, table: str, rows: int, last_rowid: int) -> None:
-    """Record a table found identical to its source: every row read, none written."""
-    with target.cursor() as cursor:
-        save_progress(cursor, table, BatchResult(rows, 0, 0, rows, 0, last_rowid))
-    target.commit()
+def _advance(target: psycopg2.extensions.connection, table: str, change: BatchResult) -> None:
+    """Add counts to the table's checkpoint outside a batch, in a transaction of their own."""
+    with transaction(target), target.cursor() as cursor:
+        save_progress(cursor, table, change)
 
 
 def _database_path(source: sqlite3.Connection) -> str:
@@ -189,7 +188,7 @@ def _is_empty(target: psycopg2.extensions.connection, spec: TableSpec) -> bool:
 
 def _finish(target: psycopg2.extensions.connection, spec: TableSpec) -> None:
     """Mark the table's load finished, with the transaction horizon after all its writes and its row count."""
-    with target.cursor() as cursor:
+    with transaction(target), target.cursor() as cursor:
         cursor.execute(
             sql.SQL(
                 # The oldest transaction still running, not our own: one that began before this point and
@@ -200,7 +199,6 @@ def _finish(target: psycopg2.extensions.connection, spec: TableSpec) -> None:
             ).format(checkpoint=CHECKPOINT, target=sql.Identifier(spec.target_schema, spec.name)),
             (spec.name,),
         )
-    target.commit()
 
 
 def _untouched_since_last_run(
@@ -326,7 +324,8 @@ def migrate_table(
             changed = _changed_chunks(source, target, spec, batch_size, digits)
             log.info("%s: %d chunks of ids differ from the source", table, len(changed))
             if not changed:
-                _finish_unchanged(target, table, to_read, max_rowid(source, spec))
+                # Identical to its source: every row read, none written.
+                _advance(target, table, BatchResult(to_read, 0, 0, to_read, 0, max_rowid(source, spec)))
                 summary.rows_read = summary.unchanged = to_read
 
         def prepare(rows: list[SourceRow]) -> list[CopyLine]:
@@ -375,7 +374,8 @@ def migrate_table(
             # After a first load that skipped the link triggers, or a resumed one that may have.
             orphans = reject_orphans(target, spec, partial(rowid_of, source, spec))
             if orphans:
-                _record_orphans(target, table, orphans, max_rowid(source, spec))
+                # Links found pointing nowhere count as rejected rather than inserted.
+                _advance(target, table, BatchResult(0, -orphans, 0, 0, orphans, max_rowid(source, spec)))
                 summary.inserted -= orphans
                 summary.rejected += orphans
         if breach := limit.breach(summary.rejected, summary.rows_read, final=True):
