@@ -789,9 +789,10 @@ def notes(results: Sequence[ScaleResult], environment: Environment) -> list[str]
         "directly. Each run loads into a fresh database; the re-run and the check use the database of that "
         "repeat's first run. Ratios are our first run's median seconds over theirs (below 1: ours is faster); "
         "the re-run speedup is the first run's seconds over the re-run's.",
-        "- Memory bounded by batch size: at scale 1 no table reaches a full batch of the default 10,000 rows "
-        "(the largest, person_film_work, has 5,783), so scale 1's peak is below the batch-bound one; the "
-        "comparison with the first scale whose batches are full is given too.",
+        "- Memory bounded by batch size: ours runs one process plus, for every table of more than one batch, "
+        "a fork server and one worker process per core that parse rows; at most workers + 1 batches of the "
+        "default 2,000 rows are in flight, whatever the table's size. The peak RSS of ours is the sum over "
+        "all of them.",
         "- Peak RSS: the larger of /usr/bin/time's maximum resident set (the largest single process) and the "
         f"sum over the process tree sampled every {POLL_SECONDS} s from /proc; the largest over the repeats. "
         "For psql and pgloader it is the client only: PostgreSQL's backends do the parsing, index and key work "

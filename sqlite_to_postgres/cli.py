@@ -15,6 +15,7 @@ from .errors import MigrationError
 from .pipeline import DEFAULT_BATCH_SIZE, RejectLimit, migrate
 from .summary import format_summaries
 from .tables import TABLE_NAMES
+from .workers import default_workers
 
 log = logging.getLogger("sqlite_to_postgres")
 
@@ -72,6 +73,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive,
         default=DEFAULT_BATCH_SIZE,
         help="rows per batch (default: %(default)s)",
+    )
+    run.add_argument(
+        "--workers",
+        type=_non_negative,
+        default=default_workers(),
+        help="processes that parse rows; 0 parses in the main process (default: one per core, %(default)s)",
     )
     run.add_argument("--no-schema", action="store_true", help="do not apply ddl/movies_database.ddl first")
     run.add_argument(
@@ -154,6 +161,7 @@ def _migrate(args: argparse.Namespace) -> int:
             dsn,
             args.tables,
             batch_size=args.batch_size,
+            workers=args.workers,
             apply_ddl=not args.no_schema,
             full_refresh=args.full_refresh,
             retries=args.retries,

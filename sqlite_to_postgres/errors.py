@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class MigrationError(Exception):
     """Base of every error the migration reports to its user."""
@@ -15,6 +17,17 @@ class MigrationError(Exception):
         if batch is not None:
             where.append(f"batch {batch}")
         super().__init__(f"{', '.join(where)}: {message}" if where else message)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Raised in a worker process, it crosses back pickled: keep where it happened, not just the text.
+        return _restore, (type(self), str(self), self.table, self.batch)
+
+
+def _restore(kind: type[MigrationError], text: str, table: str | None, batch: int | None) -> MigrationError:
+    error = kind.__new__(kind)
+    Exception.__init__(error, text)
+    error.table, error.batch = table, batch
+    return error
 
 
 class SourceError(MigrationError):

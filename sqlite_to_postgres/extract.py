@@ -114,6 +114,11 @@ def _normalised_id(id_column: str) -> str:
     return f"lower(replace(replace(replace({id_column}, '-', ''), '{{', ''), '}}', ''))"
 
 
+def unique_as_written(connection: sqlite3.Connection, spec: TableSpec) -> bool:
+    """Whether a unique index keeps the source's ids distinct as written (capitals and hyphens count)."""
+    return _has_unique_index(connection, spec.name, spec.columns[0].source)
+
+
 def _has_unique_index(connection: sqlite3.Connection, table: str, column: str) -> bool:
     for _, index, unique, *_ in connection.execute(f"PRAGMA index_list({quote(table)})"):
         if unique and [info[2] for info in connection.execute(f"PRAGMA index_info({quote(index)})")] == [
@@ -161,16 +166,22 @@ def tolerant_text(data: bytes) -> str:
 
 
 def read_rows(
-    connection: sqlite3.Connection, spec: TableSpec, batch_size: int, after_rowid: int = 0
+    connection: sqlite3.Connection,
+    spec: TableSpec,
+    batch_size: int,
+    after_rowid: int = 0,
+    up_to_rowid: int | None = None,
 ) -> Iterator[SourceRow]:
-    """Yield ``(rowid, *columns)`` for every row after ``after_rowid``, fetching ``batch_size`` at a time."""
+    """Yield ``(rowid, *columns)`` for every row after ``after_rowid`` (up to ``up_to_rowid``), ``batch_size`` at a time."""
     columns = ", ".join(quote(column) for column in spec.source_columns)
-    sql = f"SELECT rowid, {columns} FROM {quote(spec.name)} WHERE rowid > ? ORDER BY rowid"
+    sql = f"SELECT rowid, {columns} FROM {quote(spec.name)} WHERE rowid > ? AND rowid <= ? ORDER BY rowid"
     last_rowid = after_rowid
+    # SQLite's rowids are signed 64-bit integers.
+    end = (1 << 63) - 1 if up_to_rowid is None else up_to_rowid
     try:
         while True:
             try:
-                cursor = connection.execute(sql, (last_rowid,))
+                cursor = connection.execute(sql, (last_rowid, end))
                 while rows := cursor.fetchmany(batch_size):
                     yield from rows
                     last_rowid = rows[-1][0]
@@ -190,6 +201,32 @@ def read_rows(
         raise SourceError(f"cannot read rows after rowid {last_rowid}: {error}", table=spec.name) from error
     finally:
         connection.text_factory = str
+
+
+def rowid_ranges(
+    connection: sqlite3.Connection, spec: TableSpec, batch_size: int, after_rowid: int = 0
+) -> Iterator[tuple[int, int]]:
+    """Split the rows after ``after_rowid`` into ranges ``(after, last]`` of ``batch_size`` rows each, in order.
+
+    Each step walks ``batch_size`` entries of the rowid b-tree inside SQLite, without reading the rows,
+    so ranges can be handed to other processes that read them.
+    """
+    sql = f"SELECT rowid FROM {quote(spec.name)} WHERE rowid > ? ORDER BY rowid LIMIT 1 OFFSET ?"
+    last_rowid = after_rowid
+    try:
+        while True:
+            found = connection.execute(sql, (last_rowid, batch_size - 1)).fetchone()
+            if found is None:
+                end = connection.execute(
+                    f"SELECT max(rowid) FROM {quote(spec.name)} WHERE rowid > ?", (last_rowid,)
+                ).fetchone()[0]
+                if end is not None:
+                    yield last_rowid, int(end)
+                return
+            yield last_rowid, int(found[0])
+            last_rowid = int(found[0])
+    except sqlite3.DatabaseError as error:
+        raise SourceError(f"cannot read rowids after {last_rowid}: {error}", table=spec.name) from error
 
 
 def read_ids(connection: sqlite3.Connection, spec: TableSpec, batch_size: int) -> Iterator[object]:

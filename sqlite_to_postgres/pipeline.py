@@ -6,6 +6,7 @@ import logging
 import os
 import sqlite3
 import time
+from bisect import bisect_right
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
@@ -21,7 +22,6 @@ from psycopg2 import sql
 from .connections import open_source, open_target, source_fingerprint
 from .errors import MigrationError, RejectThresholdExceeded, TargetError
 from .extract import (
-    SourceRow,
     check_source,
     check_source_table,
     count_rows,
@@ -30,9 +30,12 @@ from .extract import (
     read_ids,
     read_rows,
     rowid_of,
+    rowid_ranges,
+    unique_as_written,
     unmapped_data,
 )
-from .fingerprint import changed_chunks, chunk_digits, chunk_of, source_summary, target_summary
+from .fingerprint import changed_chunks, chunk_digits, source_summary, target_summary
+from .keys import defer_keys, keys_deferred, restore_keys
 from .load import (
     CHECKPOINT,
     REJECTS,
@@ -46,7 +49,8 @@ from .load import (
 from .schema import apply_schema
 from .summary import TableSummary
 from .tables import TABLE_NAMES, TableSpec, get_table
-from .transform import CopyLine, InvalidValue, parse_uuid, to_copy_lines, to_records
+from .transform import InvalidValue, parse_uuid
+from .workers import BatchPreparer, BatchTask, PreparedBatch, default_workers
 
 log = logging.getLogger(__name__)
 
@@ -258,7 +262,7 @@ def delete_missing(
         cursor.execute("CREATE TEMP TABLE source_ids (id uuid) ON COMMIT DROP")
         # Every source id counts, rejected rows' included: their earlier target rows stay.
         for chunk in batched(_uuid_lines(read_ids(source, spec, batch_size)), batch_size):
-            copy_text(cursor, "COPY source_ids (id) FROM STDIN", "".join(chunk))
+            copy_text(cursor, "COPY source_ids (id) FROM STDIN", "".join(chunk).encode())
         cursor.execute("ANALYZE source_ids")
         cursor.execute(
             sql.SQL(
@@ -278,6 +282,54 @@ def _uuid_lines(ids: Iterator[object]) -> Iterator[str]:
             continue  # such a row was never loaded, so nothing in the target answers to it
 
 
+def _tasks(
+    source: sqlite3.Connection,
+    spec: TableSpec,
+    batch_size: int,
+    changed: frozenset[str] | None,
+    digits: int,
+    after_rowid: int,
+    duplicates: dict[int, int],
+) -> Iterator[BatchTask]:
+    """The table's batches after ``after_rowid``, each with the repeated ids that fall in it."""
+    repeated = sorted(duplicates)
+    for after, last in rowid_ranges(source, spec, batch_size, after_rowid):
+        in_range = repeated[bisect_right(repeated, after) : bisect_right(repeated, last)]
+        yield BatchTask(
+            spec.name,
+            after,
+            last,
+            batch_size,
+            {rowid: duplicates[rowid] for rowid in in_range},
+            changed,
+            digits,
+        )
+
+
+def _prepared_batches(
+    source: sqlite3.Connection,
+    spec: TableSpec,
+    preparer: BatchPreparer,
+    tasks: Callable[[int, dict[int, int]], Iterator[BatchTask]],
+    after_rowid: int,
+) -> Iterator[PreparedBatch]:
+    """The table's batches, parsed, in order, with rows repeating an earlier row's id rejected.
+
+    Where the source keeps its ids unique as written, only two spellings of one uuid can collide, and
+    every spelling but the canonical one is rare: the search for repeats (a second full read of the
+    table) runs only once a batch shows such an id, and that batch and those after it are parsed again.
+    """
+    if not unique_as_written(source, spec):
+        yield from preparer.prepare(source, tasks(after_rowid, duplicate_ids(source, spec)))
+        return
+    for batch in preparer.prepare(source, tasks(after_rowid, {})):
+        if batch.other_spellings:
+            log.info("%s: ids written other than as canonical uuids; looking for repeats", spec.name)
+            yield from preparer.prepare(source, tasks(batch.after_rowid, duplicate_ids(source, spec)))
+            return
+        yield batch
+
+
 def migrate_table(
     source: sqlite3.Connection,
     target: psycopg2.extensions.connection,
@@ -287,8 +339,12 @@ def migrate_table(
     full_refresh: bool = False,
     reject_limit: RejectLimit | None = None,
     delete: bool = False,
+    preparer: BatchPreparer | None = None,
 ) -> TableSummary:
-    """Copy one table from SQLite into PostgreSQL, batch by batch, resuming an interrupted load."""
+    """Copy one table from SQLite into PostgreSQL, batch by batch, resuming an interrupted load.
+
+    ``preparer`` parses batches in worker processes; without one, they are parsed in this process.
+    """
     if batch_size < 1:
         raise MigrationError(f"batch size must be at least 1, not {batch_size}", table=table)
     spec = get_table(table)
@@ -310,13 +366,22 @@ def migrate_table(
             untouched.unmapped = unmapped
             log.info("%s: neither the source file nor the table changed since the last finished run", table)
             return untouched
+        lookup = partial(rowid_of, source, spec)
+        if keys_deferred(target, spec):
+            log.warning(
+                "%s: an earlier load stopped before rebuilding the table's keys; rebuilding them", table
+            )
+            restore_keys(target, spec, lookup)
         summary, after_rowid = _start(target, table, fingerprint, full_refresh)
         summary.unmapped = unmapped
         if summary.resumed_rows:
             log.info("%s: resuming after %d rows committed by an earlier run", table, summary.resumed_rows)
         to_read = count_rows(source, spec, after_rowid)
         loader = TableLoader(target, spec, first_load=_is_empty(target, spec))
-        duplicates = duplicate_ids(source, spec)
+        # Without the link checks' trigger skip, a refused batch would need the keys back mid-load.
+        if loader.first_load and after_rowid == 0 and (loader.defer_link_checks or not spec.foreign_keys):
+            loader.keys_deferred = defer_keys(target, spec)
+            loader.restore_keys = partial(restore_keys, target, spec, lookup)
         digits = chunk_digits(to_read)
         changed: set[str] | None = None
         if not loader.first_load and after_rowid == 0:
@@ -328,24 +393,15 @@ def migrate_table(
                 _advance(target, table, BatchResult(to_read, 0, 0, to_read, 0, max_rowid(source, spec)))
                 summary.rows_read = summary.unchanged = to_read
 
-        def prepare(rows: list[SourceRow]) -> list[CopyLine]:
-            return list(to_copy_lines(spec, to_records(spec, iter(rows), duplicates)))
-
-        def job(rows: list[SourceRow]) -> Callable[[], BatchResult]:
-            # Runs here, in the reading thread, so parsing overlaps the worker's loading of the previous batch.
-            if changed is None:
-                return partial(loader.load, prepare(rows))
-            wanted = [row for row in rows if chunk_of(row[1], digits) in changed]
-            return partial(
-                loader.load, prepare(wanted), unchanged=len(rows) - len(wanted), last_rowid=rows[-1][0]
-            )
-
-        batches = (
-            batched(read_rows(source, spec, batch_size, after_rowid), batch_size)
-            if changed != set()
-            else iter([])
+        tasks = partial(
+            _tasks, source, spec, batch_size, None if changed is None else frozenset(changed), digits
         )
-        jobs = (job(rows) for rows in batches)
+        # One table of a single batch is not worth starting processes for.
+        preparing = preparer if preparer is not None and to_read > batch_size else BatchPreparer("", 0)
+        prepared = (
+            _prepared_batches(source, spec, preparing, tasks, after_rowid) if changed != set() else iter([])
+        )
+        jobs = (partial(loader.load, ready.batch) for ready in prepared)
         done = 0
         last_report = time.monotonic()
         for batch_number, result in run_in_order(table, jobs):
@@ -372,12 +428,18 @@ def migrate_table(
                 )
         if loader.defer_link_checks or after_rowid > 0:
             # After a first load that skipped the link triggers, or a resumed one that may have.
-            orphans = reject_orphans(target, spec, partial(rowid_of, source, spec))
+            orphans = reject_orphans(target, spec, lookup)
             if orphans:
                 # Links found pointing nowhere count as rejected rather than inserted.
                 _advance(target, table, BatchResult(0, -orphans, 0, 0, orphans, max_rowid(source, spec)))
                 summary.inserted -= orphans
                 summary.rejected += orphans
+        moved = loader.moved_by_restore
+        if loader.keys_deferred:
+            moved += restore_keys(target, spec, lookup)
+        # Rows that repeated a unique key, found as the keys were rebuilt, count as rejected.
+        summary.inserted -= moved
+        summary.rejected += moved
         if breach := limit.breach(summary.rejected, summary.rows_read, final=True):
             raise RejectThresholdExceeded(f"{breach}; see migration.rejects", table=table)
         if delete:
@@ -412,14 +474,21 @@ def migrate(
     reject_limit: RejectLimit | None = None,
     retries: int = 3,
     delete: bool = False,
+    workers: int | None = None,
 ) -> list[TableSummary]:
-    """Migrate ``tables`` (all, in foreign-key order, by default), reconnecting after a dropped connection."""
+    """Migrate ``tables`` (all, in foreign-key order, by default), reconnecting after a dropped connection.
+
+    ``workers`` processes parse the rows (default: one per core; 0 parses in this process).
+    """
     # Each table once, in foreign-key order, whatever order the caller named them in.
     names = sorted({get_table(name).name for name in (tables or TABLE_NAMES)}, key=TABLE_NAMES.index)
     summaries = []
     with ExitStack() as stack:
         source = stack.enter_context(open_source(sqlite_path))
         check_source(source, [get_table(name) for name in names])
+        preparer = stack.enter_context(
+            BatchPreparer(sqlite_path, default_workers() if workers is None else workers)
+        )
         target = stack.enter_context(open_target(dsn))
         if apply_ddl:
             apply_schema(target)
@@ -435,6 +504,7 @@ def migrate(
                         full_refresh=full_refresh and attempt == 0,
                         reject_limit=reject_limit,
                         delete=delete,
+                        preparer=preparer,
                     )
                     break
                 except TransientTargetError as error:

@@ -8,16 +8,16 @@ it in the same batch as its neighbours.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from functools import lru_cache
-from operator import attrgetter
+from functools import cache
 from typing import Any
 from uuid import UUID
 
 from .extract import SourceRow, UndecodableText
-from .models import Record
+from .models import Record, UuidText
 from .tables import Kind, TableSpec
 
 
@@ -47,11 +47,21 @@ def _type_name(value: object) -> str:
     )
 
 
-def parse_uuid(value: object) -> UUID:
+CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+"""The form PostgreSQL prints a uuid in; text in this form is already its own canonical spelling."""
+
+is_canonical_uuid = CANONICAL_UUID.fullmatch
+"""A match when text is a uuid in canonical form, else None."""
+
+
+def parse_uuid(value: object) -> UuidText:
     if type(value) is not str:
         raise InvalidValue(f"expected a UUID as text, found {_type_name(value)}")
+    if is_canonical_uuid(value):
+        return UuidText(value)
     try:
-        return UUID(value)
+        # Capitals, braces, no hyphens, a urn: prefix: the spellings uuid.UUID reads, as PostgreSQL would.
+        return UuidText(str(UUID(value)))
     except ValueError:
         raise InvalidValue(f"{value[:60]!r} is not a UUID") from None
 
@@ -151,15 +161,7 @@ def to_records(
     ``duplicates`` maps the rowid of a row repeating an earlier row's id to that earlier rowid.
     """
     duplicates = duplicates or {}
-    # A link table names the same film or person in many rows; parsing each of those UUIDs once per
-    # batch-sized window saves a third of the parse time there. Bounded, so memory stays flat.
-    cached_uuid = lru_cache(maxsize=65_536)(parse_uuid)
-    parsers = [
-        cached_uuid if column.kind is Kind.UUID and index > 0 else PARSERS[column.kind]
-        for index, column in enumerate(spec.columns)
-    ]
-    required = [index for index, column in enumerate(spec.columns) if not column.nullable]
-    model = spec.model
+    parse_row = _compiled(spec).parse_row
     for row in rows:
         if duplicates and row[0] in duplicates:
             reason = f"duplicate id: same as source rowid {duplicates[row[0]]}"
@@ -169,15 +171,9 @@ def to_records(
             )
             continue
         try:
-            # This loop runs once per source row: it is kept flat on purpose (see docs/BENCHMARKS.md).
-            values: list[Any] = [
-                None if value is None else parse(value) for parse, value in zip(parsers, row[1:], strict=True)
-            ]
-            for index in required:
-                if values[index] is None:
-                    raise InvalidValue
-            record = model(*values)
+            record = parse_row(row)
         except (InvalidValue, TypeError, ValueError):
+            # The fast path only knows that something failed; _reject finds which column and why.
             yield row[0], _reject(spec, row)
             continue
         yield row[0], record
@@ -188,7 +184,10 @@ _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\
 
 
 def _copy_text(value: str) -> str:
-    return value.translate(_COPY_ESCAPES)
+    # Most text needs no escape, and four substring tests cost a tenth of translate() (measured).
+    if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
+        return value.translate(_COPY_ESCAPES)
+    return value
 
 
 def _copy_float(value: float) -> str:
@@ -198,13 +197,8 @@ def _copy_float(value: float) -> str:
     return "NaN" if math.isnan(value) else repr(value)
 
 
-def _copy_uuid(value: UUID) -> str:
-    # PostgreSQL reads 32 bare hex digits as a uuid; .hex is cheaper to make than the hyphenated text.
-    return value.hex
-
-
 FORMATTERS: dict[Kind, Callable[[Any], str]] = {
-    Kind.UUID: _copy_uuid,
+    Kind.UUID: str,  # already canonical text, which needs no escape
     Kind.TEXT: _copy_text,
     Kind.TIMESTAMP: datetime.isoformat,
     Kind.DATE: date.isoformat,
@@ -214,14 +208,103 @@ FORMATTERS: dict[Kind, Callable[[Any], str]] = {
 
 def to_copy_lines(spec: TableSpec, records: Iterator[Parsed]) -> Iterator[CopyLine]:
     """Render each dataclass as one line of COPY text in the order of the target columns."""
-    values_of = attrgetter(*spec.target_columns)
-    formatters = [FORMATTERS[column.kind] for column in spec.columns]
+    render_row = _compiled(spec).render_row
     for rowid, record in records:
         if isinstance(record, Rejected):
             yield rowid, record
             continue
-        fields = [
-            "\\N" if value is None else format_value(value)
-            for format_value, value in zip(formatters, values_of(record), strict=True)
+        yield rowid, render_row(record)
+
+
+@dataclass(slots=True, frozen=True)
+class RowFunctions:
+    """The two per-row steps of one table, written out for its columns."""
+
+    parse_row: Callable[[SourceRow], Record]
+    render_row: Callable[[Record], str]
+    source: str
+
+
+# Per kind, a test under which a source value already is its parsed value; the kind's parse_*
+# function runs only when the test fails, and refuses the value with its reason or converts it.
+# Each test must pass nothing that its function would refuse or change (tests/test_transform.py).
+_ALREADY_PARSED: dict[Kind, str] = {
+    Kind.UUID: "type({v}) is str and is_canonical_uuid({v})",
+    Kind.TEXT: 'type({v}) is str and "\\x00" not in {v}',
+    Kind.FLOAT: "type({v}) is float",
+}
+
+# Written before a text value goes into the line: most text needs no escape (see _copy_text).
+_ESCAPE_TEXT = (
+    '    if {v} is not None and ("\\\\" in {v} or "\\t" in {v} or "\\n" in {v} or "\\r" in {v}):\n'
+    "        {v} = escape({v})"
+)
+
+
+@cache
+def _compiled(spec: TableSpec) -> RowFunctions:
+    """Write the table's parse and render steps as straight-line code, as dataclasses writes __init__.
+
+    These two run once per source row and are most of a migration's client time. A loop over the
+    columns pays for the loop, a zip, a None test and a call per value; written out, a value already
+    in its target form (a canonical uuid, text, a float) costs one test and no call, and a whole
+    load takes less than half the client time (docs/BENCHMARKS.md). ``RowFunctions.source`` holds
+    the code; for genre_film_work it reads:
+
+        def parse_row(row):
+            _, v0, v1, v2, v3 = row
+            return model(v0 if type(v0) is str and is_canonical_uuid(v0) else parse0(v0), ...,
+                         None if v3 is None else parse3(v3))
+
+        def render_row(record):
+            v3 = record.created
+            return f"{record.id}\\t{record.film_work_id}\\t{record.genre_id}\\t{NULL if v3 is None else format3(v3)}\\n"
+
+    A required column's parser is called on None too, and refuses it like any other wrong type.
+    """
+    names: dict[str, Any] = {
+        "model": spec.model,
+        "NULL": "\\N",
+        "is_canonical_uuid": is_canonical_uuid,
+        "escape": _copy_text,
+    }
+    arguments, fields, prepare_fields = [], [], []
+    for index, column in enumerate(spec.columns):
+        if not column.target.isidentifier():
+            raise ValueError(f"{spec.name}.{column.target}: a target column must be a Python identifier")
+        names[f"parse{index}"] = PARSERS[column.kind]
+        names[f"format{index}"] = FORMATTERS[column.kind]
+        value = f"v{index}"
+        parse = f"parse{index}({value})"
+        if column.kind in _ALREADY_PARSED:
+            parse = f"{value} if {_ALREADY_PARSED[column.kind].format(v=value)} else {parse}"
+        arguments.append(f"None if {value} is None else ({parse})" if column.nullable else f"({parse})")
+
+        if column.kind is Kind.TEXT:
+            prepare_fields += [f"    {value} = record.{column.target}", _ESCAPE_TEXT.format(v=value)]
+            formatted = value
+        elif column.kind is Kind.UUID:
+            # Canonical uuid text needs no escape.
+            prepare_fields.append(f"    {value} = record.{column.target}")
+            formatted = value
+        else:
+            prepare_fields.append(f"    {value} = record.{column.target}")
+            formatted = f"format{index}({value})"
+        fields.append(
+            f"{{NULL if {value} is None else {formatted}}}" if column.nullable else f"{{{formatted}}}"
+        )
+    values = ", ".join(f"v{index}" for index in range(len(spec.columns)))
+    line = "\\t".join(fields) + "\\n"  # the escapes are written into the generated f-string
+    source = "\n".join(
+        [
+            "def parse_row(row):",
+            f"    _, {values} = row",
+            f"    return model({', '.join(arguments)})",
+            "",
+            "def render_row(record):",
+            *prepare_fields,
+            f'    return f"{line}"',
         ]
-        yield rowid, "\t".join(fields) + "\n"
+    )
+    exec(compile(source, f"<row functions of {spec.name}>", "exec"), names)
+    return RowFunctions(names["parse_row"], names["render_row"], source)

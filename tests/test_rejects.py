@@ -118,10 +118,11 @@ BAD_ROWS: dict[str, Any] = {
         100,
         False,
     ),
-    "duplicate natural key already loaded": (
+    "duplicate natural key in a later batch": (
         "genre_film_work",
         genre_link(9, 1, 1),
-        f"duplicate (film_work_id, genre_id): already loaded as id {uid('genre_film_work', 1)}",
+        # A first load finds it as it builds the table's keys, after the rows.
+        "duplicate (film_work_id, genre_id): same as source rowid 1",
         1,
         False,
     ),
@@ -177,6 +178,22 @@ def test_bad_row_is_rejected_with_its_reason_and_good_rows_load(
     with target.cursor() as cursor:
         cursor.execute("SELECT full_name FROM content.person WHERE id = %s", (uid("person", 1),))
         assert cursor.fetchone() == ("Person 1",)  # a duplicate never replaces the row loaded first
+
+
+def test_a_link_repeating_a_pair_loaded_by_an_earlier_run_is_rejected(
+    tmp_path: Path, target_dsn: str, target: psycopg2.extensions.connection
+) -> None:
+    migrate(write_catalog(tmp_path / "first.sqlite", small_catalog()), target_dsn)
+    source = write_catalog(
+        tmp_path / "second.sqlite", small_catalog(genre_film_work=[genre_link(9, 1, 1)]), strict=False
+    )
+
+    [summary] = migrate(source, target_dsn, ["genre_film_work"], reject_limit=NO_LIMIT)
+
+    assert (summary.inserted, summary.rejected) == (0, 1)
+    [(_, rowid, _, reason)] = rejects(target)
+    assert rowid == SMALL_COUNTS["genre_film_work"] + 1
+    assert reason == f"duplicate (film_work_id, genre_id): already loaded as id {uid('genre_film_work', 1)}"
 
 
 def test_source_rows_equal_loaded_plus_rejected_in_every_table(

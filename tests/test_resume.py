@@ -86,14 +86,18 @@ def test_killed_run_resumes_after_its_last_committed_batch_with_every_row_once(
     )
     try:
         _wait_until(lambda: _committed(target) >= 5 * BATCH_SIZE)
+        helpers = _descendants(run.pid)
     finally:
         run.send_signal(signal.SIGKILL)
         run.wait()
+    assert helpers, "the run parses in worker processes"
+    _wait_until(lambda: not any(Path(f"/proc/{pid}").exists() for pid in helpers), timeout=10)
     killed_at = checkpoint(target, "person")
     assert killed_at is not None
     assert not killed_at["finished"] and killed_at["last_rowid"] < LARGE, (
         "the kill came too late to test resuming"
     )
+    assert not _has_primary_key(target, "person"), "a first load builds its keys after its rows"
 
     [summary] = migrate(source, target_dsn, ["person"], batch_size=BATCH_SIZE)
 
@@ -104,6 +108,36 @@ def test_killed_run_resumes_after_its_last_committed_batch_with_every_row_once(
     assert finished is not None
     assert (finished["finished"], finished["last_rowid"], finished["rows_read"]) == (True, LARGE, LARGE)
     _assert_every_person_once(source, target)
+    assert _has_primary_key(target, "person"), "the resumed run rebuilt the keys the killed one dropped"
+
+
+def _descendants(pid: int) -> set[int]:
+    """Every process below ``pid`` (its fork server and the workers forked from it), from /proc."""
+    parents = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            # The command name in parentheses may hold spaces: the fields after it are fixed.
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        parents[int(stat.parent.name)] = int(fields[1])
+    found: set[int] = set()
+    frontier = {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def _has_primary_key(target: psycopg2.extensions.connection, table: str) -> bool:
+    with target.cursor() as cursor:
+        cursor.execute(
+            "SELECT EXISTS (SELECT FROM pg_constraint WHERE conrelid = %s::regclass AND contype = 'p')",
+            (f"content.{table}",),
+        )
+        found = bool(cursor.fetchone()[0])
+    target.rollback()
+    return found
 
 
 def _stopped_at_batch_three(tmp_path: Path, target_dsn: str) -> Path:

@@ -7,9 +7,10 @@ from uuid import UUID
 
 import pytest
 
-from sqlite_to_postgres.models import FilmWork, Genre
+from sqlite_to_postgres.models import FilmWork, Genre, UuidText
 from sqlite_to_postgres.tables import TABLES
 from sqlite_to_postgres.transform import (
+    PARSERS,
     InvalidValue,
     Rejected,
     parse_date,
@@ -54,8 +55,18 @@ def test_bad_timestamps_are_refused(value: object) -> None:
         parse_timestamp(value)
 
 
-def test_uuid_text_is_parsed_and_uppercase_normalised() -> None:
-    assert parse_uuid(GENRE_ID.upper()) == UUID(GENRE_ID)
+@pytest.mark.parametrize(
+    "spelling",
+    [GENRE_ID, GENRE_ID.upper(), GENRE_ID.replace("-", ""), "{" + GENRE_ID + "}", f"urn:uuid:{GENRE_ID}"],
+)
+def test_every_uuid_spelling_becomes_the_canonical_text(spelling: str) -> None:
+    assert parse_uuid(spelling) == GENRE_ID == str(UUID(spelling))
+
+
+@pytest.mark.parametrize("value", ["3d8d9bf5-0d90-4353-88ba-4ccc5d2c07fg", GENRE_ID[:-1], "", 42, None])
+def test_what_is_not_a_uuid_is_refused(value: object) -> None:
+    with pytest.raises(InvalidValue):
+        parse_uuid(value)
 
 
 @pytest.mark.parametrize("value", ["", "not-a-uuid", GENRE_ID[:-1], 12, None])
@@ -93,7 +104,7 @@ def test_rows_become_dataclasses() -> None:
     [(rowid, record)] = list(to_records(TABLES["genre"], rows))
     assert rowid == 7
     assert record == Genre(
-        UUID(GENRE_ID), "Action", None, datetime(2021, 6, 16, 20, 14, 9, 309735, tzinfo=UTC), None
+        UuidText(GENRE_ID), "Action", None, datetime(2021, 6, 16, 20, 14, 9, 309735, tzinfo=UTC), None
     )
 
 
@@ -115,7 +126,7 @@ def test_a_bad_row_becomes_a_reject_naming_its_column() -> None:
 
 def test_copy_lines_escape_what_copy_text_format_treats_specially() -> None:
     film = FilmWork(
-        UUID(GENRE_ID),
+        UuidText(GENRE_ID),
         "Tab\there",
         "line\nbreak\r\\ end",
         None,
@@ -126,14 +137,14 @@ def test_copy_lines_escape_what_copy_text_format_treats_specially() -> None:
     )
     [(_, line)] = list(to_copy_lines(TABLES["film_work"], iter([(1, film)])))
     assert line == (
-        f"{UUID(GENRE_ID).hex}\tTab\\there\tline\\nbreak\\r\\\\ end\t\\N\t\\N\tmovie\t"
+        f"{GENRE_ID}\tTab\\there\tline\\nbreak\\r\\\\ end\t\\N\t\\N\tmovie\t"
         "2021-06-16T20:14:09.309000+00:00\t\\N\n"
     )
 
 
 def test_copy_lines_write_floats_that_read_back_exactly() -> None:
     rating = 0.1 + 0.2
-    film = FilmWork(UUID(GENRE_ID), "t", None, date(2000, 1, 2), rating, "movie", None, None)
+    film = FilmWork(UuidText(GENRE_ID), "t", None, date(2000, 1, 2), rating, "movie", None, None)
     [(_, line)] = list(to_copy_lines(TABLES["film_work"], iter([(1, film)])))
     assert float(line.split("\t")[4]) == rating
     assert line.split("\t")[3] == "2000-01-02"
@@ -148,3 +159,66 @@ def test_text_that_is_not_utf8_is_refused_and_reported_readably() -> None:
     [(_, rejected)] = list(to_records(TABLES["genre"], iter([(1, GENRE_ID, bad, None, None, None)])))
     assert isinstance(rejected, Rejected)
     assert rejected.raw["name"] == "A\ufffdB"
+
+
+@pytest.mark.parametrize("column", range(5))
+def test_a_row_with_null_in_any_required_column_is_rejected_naming_it(column: int) -> None:
+    spec = TABLES["person_film_work"]
+    row = [GENRE_ID, GENRE_ID, GENRE_ID, "actor", "2021-06-16 20:14:09+00"]
+    row[column] = None
+    [(_, result)] = list(to_records(spec, iter([(1, *row)])))
+    if spec.columns[column].nullable:
+        assert not isinstance(result, Rejected)
+    else:
+        assert isinstance(result, Rejected)
+        assert result.reason == f"{spec.columns[column].source}: NULL where the target requires a value"
+
+
+ODD_VALUES: list[object] = [
+    None,
+    "",
+    " ",
+    "\x00",
+    "a\x00b",
+    GENRE_ID,
+    GENRE_ID.upper(),
+    GENRE_ID.replace("-", ""),
+    "{" + GENRE_ID + "}",
+    "2021-06-16 20:14:09.309735+00",
+    "2021-06-16T20:14:09Z",
+    "2021-06-16 23:14:09.5+03",
+    "2021-06-16",
+    "2021-13-45",
+    "Tab\there\\",
+    7,
+    0,
+    7.5,
+    float("inf"),
+    float("nan"),
+    -0.0,
+    b"\x00blob",
+    True,
+]
+
+
+@pytest.mark.parametrize("column", range(len(TABLES["film_work"].columns)))
+@pytest.mark.parametrize("value", ODD_VALUES, ids=repr)
+def test_the_written_out_parse_takes_and_refuses_what_each_parse_function_does(
+    column: int, value: object
+) -> None:
+    spec = TABLES["film_work"]
+    good = [GENRE_ID, "t", None, "2000-01-02", 7.0, "movie", None, None]
+    row = (1, *good[:column], value, *good[column + 1 :])
+
+    [(_, result)] = list(to_records(spec, iter([row])))
+
+    kind, nullable = spec.columns[column].kind, spec.columns[column].nullable
+    try:
+        expected = None if value is None and nullable else PARSERS[kind](value)
+    except InvalidValue:
+        assert isinstance(result, Rejected) and result.reason.startswith(spec.columns[column].source)
+        return
+    assert not isinstance(result, Rejected)
+    parsed = getattr(result, spec.columns[column].target)
+    assert type(parsed) is type(expected)
+    assert parsed == expected or (parsed != parsed and expected != expected)  # NaN is not equal to itself

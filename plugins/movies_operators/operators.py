@@ -26,6 +26,7 @@ from sqlite_to_postgres.schema import apply_schema
 from sqlite_to_postgres.summary import format_summaries
 from sqlite_to_postgres.tables import TABLE_NAMES, TABLES
 from sqlite_to_postgres.verify import check_consistency
+from sqlite_to_postgres.workers import BatchPreparer, default_workers
 
 from .connections import postgres_dsn, sqlite_path
 
@@ -135,6 +136,7 @@ class MoviesTableOperator(_MoviesOperator):
         "sqlite_conn_id",
         "postgres_conn_id",
         "batch_size",
+        "workers",
         "tables",
         "delete_missing",
     )
@@ -144,6 +146,7 @@ class MoviesTableOperator(_MoviesOperator):
         *,
         table: str,
         batch_size: int | str = DEFAULT_BATCH_SIZE,
+        workers: int | str | None = None,
         delete_missing: bool | str = False,
         tables: Sequence[str] | str | None = None,
         **kwargs: Any,
@@ -151,6 +154,8 @@ class MoviesTableOperator(_MoviesOperator):
         super().__init__(**kwargs)
         self.table = table
         self.batch_size = batch_size
+        # Processes that parse rows on the Airflow worker running the task; None: one per core.
+        self.workers = workers
         self.delete_missing = delete_missing
         self.tables = tables
 
@@ -163,15 +168,24 @@ class MoviesTableOperator(_MoviesOperator):
         if batch_size < 1:
             raise AirflowFailException(f"batch_size must be a positive integer, got {batch_size}")
 
+        workers = default_workers() if self.workers in (None, "", "None") else int(self.workers)
+        if workers < 0:
+            raise AirflowFailException(f"workers must be 0 or more, got {workers}")
+
         with failing_clearly():
             path = sqlite_path(self.sqlite_conn_id)
-            with open_source(path) as source, open_target(postgres_dsn(self.postgres_conn_id)) as target:
+            with (
+                open_source(path) as source,
+                open_target(postgres_dsn(self.postgres_conn_id)) as target,
+                BatchPreparer(path, workers) as preparer,
+            ):
                 # The library logs its progress through logging, which lands in the task log.
                 summary = migrate_table(
                     source,
                     target,
                     self.table,
                     batch_size=batch_size,
+                    preparer=preparer,
                     # A param rendered as text arrives as "True"/"False".
                     delete=str(self.delete_missing).lower() in ("true", "1"),
                 )

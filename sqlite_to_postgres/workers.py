@@ -1,0 +1,163 @@
+"""Prepare batches (read, parse, render) in worker processes, so the per-row Python work uses every core.
+
+Parsing runs one row at a time on one core and is most of a large migration's time. Workers each
+open the SQLite file read-only, once, and are handed ranges of rowids; prepared batches come back in
+rowid order, so loading, checkpoints and resumption stay exactly as they are with no workers at all.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import multiprocessing.util
+import os
+import sqlite3
+import threading
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from types import TracebackType
+
+from .connections import open_source
+from .extract import read_rows
+from .fingerprint import chunk_of
+from .load import Batch
+from .tables import get_table
+from .transform import is_canonical_uuid, to_copy_lines, to_records
+
+
+def default_workers() -> int:
+    """One worker per core the process may run on: measured best on 2 cores (docs/BENCHMARKS.md)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+@dataclass(slots=True, frozen=True)
+class BatchTask:
+    """One batch to prepare: the source rows with ``after_rowid < rowid <= last_rowid``."""
+
+    table: str
+    after_rowid: int
+    last_rowid: int
+    batch_size: int
+    # Rowids of rows repeating an earlier row's id (see extract.duplicate_ids), for this range only.
+    duplicates: dict[int, int] = field(default_factory=dict)
+    # On a re-run, only rows in these chunks of ids are parsed; the others are counted unchanged.
+    changed: frozenset[str] | None = None
+    digits: int = 0
+
+
+@dataclass(slots=True, frozen=True)
+class PreparedBatch:
+    """A batch ready for the loader, and what the pipeline needs to know of its source rows."""
+
+    batch: Batch
+    after_rowid: int
+    # Some id is written other than as a canonical uuid, so it may repeat another row's id.
+    other_spellings: bool
+
+
+def prepare_batch(source: sqlite3.Connection, task: BatchTask) -> PreparedBatch:
+    """Read one range of rows and run both transforms over it."""
+    spec = get_table(task.table)
+    rows = list(read_rows(source, spec, task.batch_size, task.after_rowid, task.last_rowid))
+    other_spellings = any(type(row[1]) is str and not is_canonical_uuid(row[1]) for row in rows)
+    unchanged = 0
+    if task.changed is not None:
+        wanted = [row for row in rows if chunk_of(row[1], task.digits) in task.changed]
+        unchanged = len(rows) - len(wanted)
+        rows = wanted
+    lines = to_copy_lines(spec, to_records(spec, iter(rows), task.duplicates))
+    return PreparedBatch(Batch.of(lines, task.last_rowid, unchanged), task.after_rowid, other_spellings)
+
+
+# The worker process's own connection to the source, opened once by _open_worker_source.
+_worker_source: sqlite3.Connection | None = None
+
+
+def _exit_with_parent() -> None:
+    """End this worker as soon as the process that asked for it ends.
+
+    Pool workers wait on a queue whose writing end they hold themselves, and the fork server waits
+    for its children: a run killed with SIGKILL would leave both waiting forever. The parent's
+    sentinel becomes ready when it ends, however it ends.
+    """
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+
+        def exit_when_parent_ends() -> None:
+            parent.join()
+            os._exit(1)
+
+        threading.Thread(target=exit_when_parent_ends, name="exit-with-parent", daemon=True).start()
+
+
+def _open_worker_source(sqlite_path: str) -> None:
+    global _worker_source
+    _exit_with_parent()
+    stack = ExitStack()
+    _worker_source = stack.enter_context(open_source(sqlite_path))
+    # Closed when the worker process exits, however the pool shuts it down.
+    multiprocessing.util.Finalize(None, stack.close, exitpriority=10)
+
+
+def _prepare_in_worker(task: BatchTask) -> PreparedBatch:
+    assert _worker_source is not None, "the worker's initializer opens the source"
+    return prepare_batch(_worker_source, task)
+
+
+class BatchPreparer:
+    """Prepares batches in order, in ``workers`` processes, or in this process when ``workers`` is 0.
+
+    A context manager: the processes start on first use and stop on exit. At most ``workers + 1``
+    batches are in flight, so memory stays bounded by the batch size.
+    """
+
+    def __init__(self, sqlite_path: str | os.PathLike[str], workers: int) -> None:
+        if workers < 0:
+            raise ValueError(f"workers must be 0 or more, not {workers}")
+        self.sqlite_path = os.fspath(sqlite_path)
+        self.workers = workers
+        self._pool: ProcessPoolExecutor | None = None
+
+    def __enter__(self) -> BatchPreparer:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        if self._pool is not None:
+            # On an error, batches still queued are dropped rather than prepared for nothing.
+            self._pool.shutdown(wait=True, cancel_futures=error is not None)
+            self._pool = None
+
+    def prepare(self, source: sqlite3.Connection, tasks: Iterator[BatchTask]) -> Iterator[PreparedBatch]:
+        """Yield the prepared batches of ``tasks`` in their order."""
+        if self.workers == 0:
+            for task in tasks:
+                yield prepare_batch(source, task)
+            return
+        if self._pool is None:
+            # Not fork: the parent holds a PostgreSQL connection and threads, which a forked child must
+            # not inherit (Airflow's task processes hold more of both). A fork server is a clean process,
+            # started once, with this module imported, that forks workers in milliseconds where spawn
+            # takes a second to import everything again for each.
+            context = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload([__name__])
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.workers,
+                mp_context=context,
+                initializer=_open_worker_source,
+                initargs=(self.sqlite_path,),
+            )
+        pending: deque[Future[PreparedBatch]] = deque()
+        try:
+            for task in tasks:
+                pending.append(self._pool.submit(_prepare_in_worker, task))
+                if len(pending) > self.workers:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            for future in pending:
+                future.cancel()
