@@ -188,15 +188,23 @@ def _processes() -> dict[int, ProcStat]:
     return found
 
 
-def _tree_rss_kib(processes: dict[int, ProcStat], root_pid: int) -> int:
-    """Resident memory of every descendant of ``root_pid`` (not root_pid itself: that is /usr/bin/time)."""
+def _descendants(processes: dict[int, ProcStat], root_pid: int) -> list[int]:
+    """Every process below ``root_pid`` (not root_pid itself: that is /usr/bin/time)."""
     children: dict[int, list[int]] = {}
     for process in processes.values():
         children.setdefault(process.ppid, []).append(process.pid)
-    total, pending = 0, list(children.get(root_pid, []))
+    found, pending = [], list(children.get(root_pid, []))
     while pending:
         pid = pending.pop()
+        found.append(pid)
         pending.extend(children.get(pid, []))
+    return found
+
+
+def _tree_rss_kib(processes: dict[int, ProcStat], root_pid: int) -> int:
+    """Resident memory of every descendant of ``root_pid``."""
+    total = 0
+    for pid in _descendants(processes, root_pid):
         try:
             total += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE_KIB
         except (OSError, IndexError):
@@ -237,11 +245,17 @@ def run_measured(argv: Sequence[str], dsn: str, env: dict[str, str] | None = Non
         )
         tree_peak_kib = 0
         backend_ticks: dict[int, int] = {}  # the last sample of each backend: a backend ends between samples
+        # The last sample of each process of the tree: /usr/bin/time counts only the children it reaps,
+        # not grandchildren such as worker processes forked by a fork server.
+        tree_ticks: dict[int, int] = {}
         try:
             while process.poll() is None:
                 processes = _processes()
                 tree_peak_kib = max(tree_peak_kib, _tree_rss_kib(processes, process.pid))
                 backend_ticks.update(_backend_cpu_ticks(processes, database))
+                tree_ticks.update(
+                    {pid: processes[pid].cpu_ticks for pid in _descendants(processes, process.pid)}
+                )
                 time.sleep(POLL_SECONDS)
         except BaseException:
             os.killpg(process.pid, signal.SIGTERM)
@@ -253,7 +267,7 @@ def run_measured(argv: Sequence[str], dsn: str, env: dict[str, str] | None = Non
         return ProcessRun(
             seconds=seconds,
             peak_rss_kib=max(int(max_rss), tree_peak_kib),
-            cpu_seconds=float(user) + float(system),
+            cpu_seconds=max(float(user) + float(system), sum(tree_ticks.values()) / CLOCK_TICKS),
             server_cpu_seconds=sum(backend_ticks.values()) / CLOCK_TICKS,
             returncode=process.returncode,
             output=output.read(),
@@ -797,7 +811,8 @@ def notes(results: Sequence[ScaleResult], environment: Environment) -> list[str]
         f"sum over the process tree sampled every {POLL_SECONDS} s from /proc; the largest over the repeats. "
         "For psql and pgloader it is the client only: PostgreSQL's backends do the parsing, index and key work "
         "and are not counted, for ours either. Client CPU s: user + system seconds of the measured tree "
-        "(median). Server CPU s: user + system seconds of the PostgreSQL processes whose title names the "
+        "(median): the larger of /usr/bin/time's (the processes it reaps) and the sum of the last /proc sample "
+        "of every process in the tree (which also sees worker processes forked by a fork server). Server CPU s: user + system seconds of the PostgreSQL processes whose title names the "
         f"run's database (its backends, and autovacuum on it), sampled every {POLL_SECONDS} s, so a backend "
         "that lives less than that is missed; it tells whether a command waits on the client or on the server.",
         "- Floors: the CSV holds the target's columns and values (ids, created_at -> created, ...; no file_path), "

@@ -313,6 +313,10 @@ class TableLoader:
 
     def _load(self, batch: Batch) -> BatchResult:
         with transaction(self.connection), self.connection.cursor() as cursor:
+            # The commit need not wait for the disk: a batch lost to a server crash is lost together
+            # with its checkpoint, so the next run loads it again. The table's last commit (the
+            # pipeline's _finish) waits, which makes every batch before it durable too.
+            cursor.execute("SET LOCAL synchronous_commit = off")
             for reject in batch.rejects:
                 cursor.execute(
                     SAVE_REJECT,

@@ -225,13 +225,17 @@ class RowFunctions:
     source: str
 
 
-# Per kind, a test under which a source value already is its parsed value; the kind's parse_*
-# function runs only when the test fails, and refuses the value with its reason or converts it.
-# Each test must pass nothing that its function would refuse or change (tests/test_transform.py).
-_ALREADY_PARSED: dict[Kind, str] = {
-    Kind.UUID: "type({v}) is str and is_canonical_uuid({v})",
-    Kind.TEXT: 'type({v}) is str and "\\x00" not in {v}',
-    Kind.FLOAT: "type({v}) is float",
+# Per kind, the parse written inline: a value already in its target form is taken as it is (a
+# canonical uuid, text, a float) or converted by one C call (a timestamp with an offset, a date);
+# anything else goes to the kind's parse_* function ({parse}), which refuses it with its reason or
+# converts it. Each must take nothing that function would refuse or convert otherwise
+# (tests/test_transform.py checks them against each other).
+_INLINE_PARSE: dict[Kind, str] = {
+    Kind.UUID: "{v} if type({v}) is str and is_canonical_uuid({v}) else {parse}",
+    Kind.TEXT: '{v} if type({v}) is str and "\\x00" not in {v} else {parse}',
+    Kind.FLOAT: "{v} if type({v}) is float else {parse}",
+    Kind.TIMESTAMP: "{t} if type({v}) is str and ({t} := datetime_from_text({v})).tzinfo is not None else {parse}",
+    Kind.DATE: "date_from_text({v}) if type({v}) is str else {parse}",
 }
 
 # Written before a text value goes into the line: most text needs no escape (see _copy_text).
@@ -266,6 +270,8 @@ def _compiled(spec: TableSpec) -> RowFunctions:
         "model": spec.model,
         "NULL": "\\N",
         "is_canonical_uuid": is_canonical_uuid,
+        "datetime_from_text": datetime.fromisoformat,
+        "date_from_text": date.fromisoformat,
         "escape": _copy_text,
     }
     arguments, fields, prepare_fields = [], [], []
@@ -275,9 +281,7 @@ def _compiled(spec: TableSpec) -> RowFunctions:
         names[f"parse{index}"] = PARSERS[column.kind]
         names[f"format{index}"] = FORMATTERS[column.kind]
         value = f"v{index}"
-        parse = f"parse{index}({value})"
-        if column.kind in _ALREADY_PARSED:
-            parse = f"{value} if {_ALREADY_PARSED[column.kind].format(v=value)} else {parse}"
+        parse = _INLINE_PARSE[column.kind].format(v=value, t=f"t{index}", parse=f"parse{index}({value})")
         arguments.append(f"None if {value} is None else ({parse})" if column.nullable else f"({parse})")
 
         if column.kind is Kind.TEXT:
