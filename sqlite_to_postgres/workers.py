@@ -12,11 +12,12 @@ import multiprocessing.util
 import os
 import re
 import sqlite3
+import sys
 import threading
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from types import TracebackType
 
@@ -114,6 +115,25 @@ def _prepare_in_worker(task: BatchTask) -> PreparedBatch:
     return prepare_batch(_worker_source, task)
 
 
+@contextmanager
+def _main_script_hidden() -> Iterator[None]:
+    """Keep a worker started meanwhile from importing the script this process runs as ``__main__``.
+
+    multiprocessing has every new worker import that script, for functions defined in it. Workers
+    here run only this module's functions, and under Airflow the script is Airflow's command line,
+    whose import would cost each worker seconds and a few hundred MiB.
+    """
+    main = sys.modules["__main__"]
+    spec, path = main.__spec__, main.__dict__.pop("__file__", None)
+    main.__spec__ = None
+    try:
+        yield
+    finally:
+        main.__spec__ = spec
+        if path is not None:
+            main.__file__ = path
+
+
 class BatchPreparer:
     """Prepares batches in order, in ``workers`` processes, or in this process when ``workers`` is 0.
 
@@ -161,7 +181,8 @@ class BatchPreparer:
         pending: deque[Future[PreparedBatch]] = deque()
         try:
             for task in tasks:
-                pending.append(self._pool.submit(_prepare_in_worker, task))
+                with _main_script_hidden():  # a submit may start a worker
+                    pending.append(self._pool.submit(_prepare_in_worker, task))
                 if len(pending) > self.workers:
                     yield pending.popleft().result()
             while pending:
