@@ -17,7 +17,7 @@ from typing import Any
 from uuid import UUID
 
 from .extract import SourceRow, UndecodableText
-from .models import Record, UuidText
+from .models import Record, TimestampText, UuidText
 from .tables import Kind, TableSpec
 
 
@@ -88,6 +88,23 @@ def parse_timestamp(value: object) -> datetime:
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
+ISO_TIMESTAMP = re.compile(
+    r"\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:\.\d{1,6})?(?:[+-]\d\d(?::\d\d)?|Z)", re.ASCII
+)
+"""Timestamp text with an offset that PostgreSQL and Python read as the same instant, once Python
+accepts its numbers (no seventh fraction digit, which PostgreSQL would round; no week dates)."""
+
+is_iso_timestamp = ISO_TIMESTAMP.fullmatch
+
+
+def parse_timestamp_text(value: object) -> TimestampText:
+    """The timestamp as ISO text with its offset: as written when that is safe, else written out again."""
+    parsed = parse_timestamp(value)
+    if type(value) is str and is_iso_timestamp(value):
+        return TimestampText(value)
+    return TimestampText(parsed.isoformat())
+
+
 def parse_date(value: object) -> date:
     if type(value) is not str:
         raise InvalidValue(f"expected a date as text, found {_type_name(value)}")
@@ -108,7 +125,7 @@ def parse_float(value: object) -> float:
 PARSERS: dict[Kind, Callable[[object], Any]] = {
     Kind.UUID: parse_uuid,
     Kind.TEXT: parse_text,
-    Kind.TIMESTAMP: parse_timestamp,
+    Kind.TIMESTAMP: parse_timestamp_text,
     Kind.DATE: parse_date,
     Kind.FLOAT: parse_float,
 }
@@ -200,7 +217,7 @@ def _copy_float(value: float) -> str:
 FORMATTERS: dict[Kind, Callable[[Any], str]] = {
     Kind.UUID: str,  # already canonical text, which needs no escape
     Kind.TEXT: _copy_text,
-    Kind.TIMESTAMP: datetime.isoformat,
+    Kind.TIMESTAMP: str,  # already ISO text, which needs no escape
     Kind.DATE: date.isoformat,
     Kind.FLOAT: _copy_float,
 }
@@ -234,7 +251,7 @@ _INLINE_PARSE: dict[Kind, str] = {
     Kind.UUID: "{v} if type({v}) is str and is_canonical_uuid({v}) else {parse}",
     Kind.TEXT: '{v} if type({v}) is str and "\\x00" not in {v} else {parse}',
     Kind.FLOAT: "{v} if type({v}) is float else {parse}",
-    Kind.TIMESTAMP: "{t} if type({v}) is str and ({t} := datetime_from_text({v})).tzinfo is not None else {parse}",
+    Kind.TIMESTAMP: "{v} if type({v}) is str and is_iso_timestamp({v}) and datetime_from_text({v}) else {parse}",
     Kind.DATE: "date_from_text({v}) if type({v}) is str else {parse}",
 }
 
@@ -270,6 +287,7 @@ def _compiled(spec: TableSpec) -> RowFunctions:
         "model": spec.model,
         "NULL": "\\N",
         "is_canonical_uuid": is_canonical_uuid,
+        "is_iso_timestamp": is_iso_timestamp,
         "datetime_from_text": datetime.fromisoformat,
         "date_from_text": date.fromisoformat,
         "escape": _copy_text,
@@ -287,8 +305,8 @@ def _compiled(spec: TableSpec) -> RowFunctions:
         if column.kind is Kind.TEXT:
             prepare_fields += [f"    {value} = record.{column.target}", _ESCAPE_TEXT.format(v=value)]
             formatted = value
-        elif column.kind is Kind.UUID:
-            # Canonical uuid text needs no escape.
+        elif column.kind in (Kind.UUID, Kind.TIMESTAMP):
+            # Canonical uuid text and ISO timestamps need no escape.
             prepare_fields.append(f"    {value} = record.{column.target}")
             formatted = value
         else:

@@ -51,7 +51,7 @@ from .errors import ConsistencyError, SourceError, TargetError
 from .extract import check_source_table, quote, tolerant_text
 from .load import REJECTS
 from .tables import TABLE_NAMES, Column, Kind, TableSpec, get_table
-from .transform import PARSERS
+from .transform import PARSERS, parse_timestamp
 
 log = logging.getLogger(__name__)
 
@@ -274,7 +274,8 @@ _CANONICAL_UUID_GLOB = "-".join("[0-9a-f]" * digits for digits in (8, 4, 4, 4, 1
 
 def _normaliser(column: Column) -> Callable[[object], Canonical]:
     """Source value -> canonical text, through the migration's own parser for the column's kind."""
-    parse = PARSERS[column.kind]
+    # Timestamps are compared as instants, parsed here apart from the text the migration passes on.
+    parse = parse_timestamp if column.kind is Kind.TIMESTAMP else PARSERS[column.kind]
     render = _RENDER[column.kind]
     is_uuid = column.kind is Kind.UUID
 

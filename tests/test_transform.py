@@ -7,7 +7,7 @@ from uuid import UUID
 
 import pytest
 
-from sqlite_to_postgres.models import FilmWork, Genre, UuidText
+from sqlite_to_postgres.models import FilmWork, Genre, TimestampText, UuidText
 from sqlite_to_postgres.tables import TABLES
 from sqlite_to_postgres.transform import (
     PARSERS,
@@ -17,6 +17,7 @@ from sqlite_to_postgres.transform import (
     parse_float,
     parse_text,
     parse_timestamp,
+    parse_timestamp_text,
     parse_uuid,
     to_copy_lines,
     to_records,
@@ -47,6 +48,26 @@ def test_timestamp_offsets_are_kept_as_instants() -> None:
 
 def test_timestamp_without_offset_is_taken_as_utc() -> None:
     assert parse_timestamp("2021-06-16 20:14:09").tzinfo == UTC
+
+
+@pytest.mark.parametrize(
+    ("text", "passed_on"),
+    [
+        ("2021-06-16 20:14:09.309735+00", "2021-06-16 20:14:09.309735+00"),
+        ("2021-06-16T20:14:09Z", "2021-06-16T20:14:09Z"),
+        ("2021-06-16 23:14:09.5+03:00", "2021-06-16 23:14:09.5+03:00"),
+        # Forms PostgreSQL reads otherwise, or not at all, are written out again.
+        ("2021-06-16 20:14:09", "2021-06-16T20:14:09+00:00"),
+        ("2021-06-16 20:14:09.1234567+00", "2021-06-16T20:14:09.123456+00:00"),
+        ("20210616T201409+0000", "2021-06-16T20:14:09+00:00"),
+        ("2021-W24-3T20:14:09+00:00", "2021-06-16T20:14:09+00:00"),
+    ],
+)
+def test_timestamp_text_is_passed_on_as_written_only_in_a_form_postgresql_reads_alike(
+    text: str, passed_on: str
+) -> None:
+    assert parse_timestamp_text(text) == passed_on
+    assert parse_timestamp(passed_on) == parse_timestamp(text)
 
 
 @pytest.mark.parametrize("value", ["yesterday", "2021-13-01 00:00:00+00", 1623874449, b"2021"])
@@ -104,7 +125,7 @@ def test_rows_become_dataclasses() -> None:
     [(rowid, record)] = list(to_records(TABLES["genre"], rows))
     assert rowid == 7
     assert record == Genre(
-        UuidText(GENRE_ID), "Action", None, datetime(2021, 6, 16, 20, 14, 9, 309735, tzinfo=UTC), None
+        UuidText(GENRE_ID), "Action", None, TimestampText("2021-06-16 20:14:09.309735+00"), None
     )
 
 
@@ -132,13 +153,12 @@ def test_copy_lines_escape_what_copy_text_format_treats_specially() -> None:
         None,
         None,
         "movie",
-        datetime(2021, 6, 16, 20, 14, 9, 309000, tzinfo=UTC),
+        TimestampText("2021-06-16 20:14:09.309+00"),
         None,
     )
     [(_, line)] = list(to_copy_lines(TABLES["film_work"], iter([(1, film)])))
     assert line == (
-        f"{GENRE_ID}\tTab\\there\tline\\nbreak\\r\\\\ end\t\\N\t\\N\tmovie\t"
-        "2021-06-16T20:14:09.309000+00:00\t\\N\n"
+        f"{GENRE_ID}\tTab\\there\tline\\nbreak\\r\\\\ end\t\\N\t\\N\tmovie\t2021-06-16 20:14:09.309+00\t\\N\n"
     )
 
 
@@ -187,6 +207,10 @@ ODD_VALUES: list[object] = [
     "2021-06-16 20:14:09.309735+00",
     "2021-06-16T20:14:09Z",
     "2021-06-16 23:14:09.5+03",
+    "2021-06-16 20:14:09.1234567+00",
+    "2021-06-16 20:14:09+0530",
+    "2021-06-16 20:14:09+25:00",
+    "\u0662\u0660\u0662\u0661-06-16 20:14:09+00",
     "2021-06-16",
     "2021-13-45",
     "Tab\there\\",
