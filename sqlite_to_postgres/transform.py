@@ -243,9 +243,9 @@ class RowFunctions:
 
 
 # Per kind, the parse written inline: a value already in its target form is taken as it is (a
-# canonical uuid, text, a float) or converted by one C call (a timestamp with an offset, a date);
-# anything else goes to the kind's parse_* function ({parse}), which refuses it with its reason or
-# converts it. Each must take nothing that function would refuse or convert otherwise
+# canonical uuid, text, a float, an ISO timestamp once Python has parsed it) or converted by one C
+# call (a date); anything else goes to the kind's parse_* function ({parse}), which refuses it with
+# its reason or converts it. Each must take nothing that function would refuse or convert otherwise
 # (tests/test_transform.py checks them against each other).
 _INLINE_PARSE: dict[Kind, str] = {
     Kind.UUID: "{v} if type({v}) is str and is_canonical_uuid({v}) else {parse}",
@@ -268,18 +268,21 @@ def _compiled(spec: TableSpec) -> RowFunctions:
 
     These two run once per source row and are most of a migration's client time. A loop over the
     columns pays for the loop, a zip, a None test and a call per value; written out, a value already
-    in its target form (a canonical uuid, text, a float) costs one test and no call, and a whole
+    in its target form (a canonical uuid, an ISO timestamp, text, a float) costs a test or two and no call, and a whole
     load takes less than half the client time (docs/BENCHMARKS.md). ``RowFunctions.source`` holds
     the code; for genre_film_work it reads:
 
         def parse_row(row):
             _, v0, v1, v2, v3 = row
-            return model(v0 if type(v0) is str and is_canonical_uuid(v0) else parse0(v0), ...,
-                         None if v3 is None else parse3(v3))
+            return model((v0 if type(v0) is str and is_canonical_uuid(v0) else parse0(v0)), ...,
+                         None if v3 is None else (v3 if type(v3) is str and is_iso_timestamp(v3)
+                                                  and datetime_from_text(v3) else parse3(v3)))
 
         def render_row(record):
+            v0 = record.id
+            ...
             v3 = record.created
-            return f"{record.id}\\t{record.film_work_id}\\t{record.genre_id}\\t{NULL if v3 is None else format3(v3)}\\n"
+            return f"{v0}\\t{v1}\\t{v2}\\t{NULL if v3 is None else v3}\\n"
 
     A required column's parser is called on None too, and refuses it like any other wrong type.
     """
