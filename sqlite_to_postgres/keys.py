@@ -19,7 +19,7 @@ import psycopg2.errors
 import psycopg2.extensions
 from psycopg2 import sql
 
-from .load import CHECKPOINT, SAVE_REJECT, raw_json_fields, transaction
+from .load import CHECKPOINT, SAVE_REJECT, natural_key_label, raw_json_fields, transaction
 from .tables import TableSpec
 
 log = logging.getLogger(__name__)
@@ -189,7 +189,7 @@ def _reject_repeated_keys(
             first = rows[0][0]
             for rowid, ctid, loaded_id, raw in rows[1:]:
                 cursor.execute(sql.SQL("DELETE FROM {} WHERE ctid = %s::tid").format(_target(spec)), (ctid,))
-                reason = f"duplicate ({', '.join(key)}): same as source rowid {first}"
+                reason = f"{natural_key_label(spec)}: same as source rowid {first}"
                 cursor.execute(SAVE_REJECT, (spec.name, rowid, loaded_id, reason, json.dumps(raw)))
                 moved += 1
     return moved

@@ -194,7 +194,7 @@ class TableLoader:
                 )
             )
         if self.spec.natural_key:
-            label = f"duplicate ({', '.join(self.spec.natural_key)})"
+            label = natural_key_label(self.spec)
 
             def same_key(alias: str) -> sql.Composable:
                 return sql.SQL(" AND ").join(
@@ -358,6 +358,11 @@ def transaction(connection: psycopg2.extensions.connection) -> Iterator[None]:
             connection.rollback()
         raise
     connection.commit()
+
+
+def natural_key_label(spec: TableSpec) -> str:
+    """How a reject names a repeated natural key: ``duplicate (film_work_id, genre_id)``."""
+    return f"duplicate ({', '.join(spec.natural_key)})"
 
 
 def raw_json_fields(spec: TableSpec, alias: str) -> sql.Composed:

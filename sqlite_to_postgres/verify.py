@@ -32,7 +32,6 @@ import hashlib
 import itertools
 import logging
 import math
-import re
 import sqlite3
 import struct
 import time
@@ -51,7 +50,7 @@ from .errors import ConsistencyError, SourceError, TargetError
 from .extract import check_source_table, quote, tolerant_text
 from .load import REJECTS
 from .tables import TABLE_NAMES, Column, Kind, TableSpec, get_table
-from .transform import PARSERS, parse_timestamp
+from .transform import PARSERS, is_canonical_uuid, parse_timestamp
 
 log = logging.getLogger(__name__)
 
@@ -266,8 +265,6 @@ _SQL_RENDER: dict[Kind, str] = {
 }
 
 
-# Canonical uuid text: for it str(UUID(text)) == text, so the parse (the check's hottest path) is skipped.
-_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 # The same test in SQLite's GLOB (case-sensitive), so canonical ids sort without calling into Python.
 _CANONICAL_UUID_GLOB = "-".join("[0-9a-f]" * digits for digits in (8, 4, 4, 4, 12))
 
@@ -282,7 +279,8 @@ def _normaliser(column: Column) -> Callable[[object], Canonical]:
     def normalise(value: object) -> Canonical:
         if value is None:
             return None if column.nullable else _Invalid(value, "NULL where the target requires a value")
-        if is_uuid and type(value) is str and _CANONICAL_UUID.fullmatch(value):
+        # Canonical uuid text is its own canonical form: the parse (the check's hottest path) is skipped.
+        if is_uuid and type(value) is str and is_canonical_uuid(value):
             return value
         try:
             return render(parse(value))
