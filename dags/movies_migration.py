@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from airflow.sdk import DAG, Param
+from airflow.sdk import DAG
 from movies_operators import (
-    DEFAULT_BATCH_SIZE,
     MoviesConsistencyOperator,
     MoviesSchemaOperator,
     MoviesTableOperator,
+    run_option_templates,
+    run_params,
 )
 
 from sqlite_to_postgres.tables import TABLE_NAMES, TABLES
@@ -34,10 +35,11 @@ Loads are upserts: a second run inserts nothing and reports the rows as unchange
 Each load task returns its summary (rows read, inserted, updated, unchanged, rejected,
 seconds) as its XCom and logs it as a table.
 
-**Params**: `batch_size` (rows per batch), `delete_missing` (delete target rows the source
-no longer has; off by default) and `tables` (which tables to load; the others
-are skipped, the rest of the run goes on, and the check covers only the chosen tables).
-A table whose parents are not chosen needs them already loaded in the target.
+**Params**: one per option of the command line's `migrate` (see the README's options table):
+`tables` (which tables to load; the others are skipped, the rest of the run goes on, and the check
+covers only the chosen tables), `batch_size`, `full_refresh`, `delete_missing`, `max_rejects`,
+`max_reject_fraction`, `workers` and `lock_timeout` (how long a task waits for another run loading
+the same table). A table whose parents are not chosen needs them already loaded in the target.
 
 Load tasks retry on a PostgreSQL that cannot be reached, with exponential backoff; a
 missing SQLite file or a failed check fails at once.
@@ -61,44 +63,21 @@ with DAG(
     # Params reach the operators as native values (an int, a list), not their text.
     render_template_as_native_obj=True,
     tags=["movies", "migration"],
-    params={
-        "batch_size": Param(
-            DEFAULT_BATCH_SIZE,
-            type="integer",
-            minimum=1,
-            title="Batch size",
-            description="Rows read from SQLite and written to PostgreSQL per batch.",
-        ),
-        "delete_missing": Param(
-            False,
-            type="boolean",
-            title="Delete rows gone from the source",
-            description="Delete target rows whose id the source no longer has (their links go with them).",
-        ),
-        "tables": Param(
-            list(TABLE_NAMES),
-            type="array",
-            items={"type": "string", "enum": list(TABLE_NAMES)},
-            examples=list(TABLE_NAMES),
-            uniqueItems=True,
-            title="Tables",
-            description="Tables to load; the others are skipped. All five by default (an empty list means all).",
-        ),
-    },
+    # One param per run option, as the command line has one flag per option (see README).
+    params=run_params(),
     default_args={
         "sqlite_conn_id": SQLITE_CONN_ID,
         "postgres_conn_id": POSTGRES_CONN_ID,
     },
 ) as dag:
-    schema = MoviesSchemaOperator(task_id="apply_schema", tables="{{ params.tables }}")
+    options = run_option_templates()
+    schema = MoviesSchemaOperator(task_id="apply_schema", **options)
 
     loads = {
         table: MoviesTableOperator(
             task_id=f"load_{table}",
             table=table,
-            batch_size="{{ params.batch_size }}",
-            delete_missing="{{ params.delete_missing }}",
-            tables="{{ params.tables }}",
+            **options,
             # A parent skipped by the tables param must not skip its children.
             trigger_rule="none_failed",
             **LOAD_RETRY_ARGS,
@@ -108,8 +87,8 @@ with DAG(
 
     check = MoviesConsistencyOperator(
         task_id="check_consistency",
-        tables="{{ params.tables }}",
         trigger_rule="none_failed",
+        **options,
     )
 
     # The edges are the catalog's foreign keys: a table loads after the tables it points at.

@@ -1,14 +1,16 @@
 """Migrate the legacy SQLite movie catalog into PostgreSQL, batch by batch.
 
->>> from sqlite_to_postgres import migrate
->>> summaries = migrate("db.sqlite", "dbname=movies_database")  # doctest: +SKIP
+>>> from sqlite_to_postgres import RunOptions, migrate
+>>> summaries = migrate("db.sqlite", "dbname=movies_database", RunOptions(batch_size=5000))  # doctest: +SKIP
 """
 
 from .connections import open_source, open_target
 from .errors import ConsistencyError, MigrationError, RejectThresholdExceeded, SourceError, TargetError
-from .pipeline import DEFAULT_BATCH_SIZE, RejectLimit, migrate, migrate_table
+from .options import DEFAULT_BATCH_SIZE, RunOptions
+from .pipeline import migrate
 from .schema import apply_schema
 from .summary import TableSummary, format_summaries
+from .table_run import migrate_table
 from .tables import TABLE_NAMES, TABLES
 
 __all__ = [
@@ -17,8 +19,8 @@ __all__ = [
     "TABLE_NAMES",
     "ConsistencyError",
     "MigrationError",
-    "RejectLimit",
     "RejectThresholdExceeded",
+    "RunOptions",
     "SourceError",
     "TableSummary",
     "TargetError",

@@ -1,4 +1,4 @@
-"""Command line: ``python -m sqlite_to_postgres migrate|check|generate``; a thin layer over the library."""
+"""Command line: ``python -m sqlite_to_postgres migrate|check|generate|exec``; a thin layer over ``api``."""
 
 from __future__ import annotations
 
@@ -7,17 +7,20 @@ import logging
 import os
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
-from .connections import DSN_ENV, describe_dsn, open_source, open_target, resolve_target
+from . import api
+from .connections import DSN_ENV, describe_dsn, resolve_target
 from .errors import MigrationError
-from .pipeline import DEFAULT_BATCH_SIZE, RejectLimit, migrate
-from .summary import format_summaries
+from .options import RunOptions, option_help
 from .tables import TABLE_NAMES
-from .workers import default_workers
 
 log = logging.getLogger("sqlite_to_postgres")
+
+# The command line's name for each run option, where it is not the option's own.
+_FLAGS = {"tables": "--tables", "full_refresh": "--full-refresh", "delete_missing": "--delete-missing"}
 
 
 def _positive(text: str) -> int:
@@ -34,14 +37,23 @@ def _non_negative(text: str) -> int:
     return value
 
 
-def _fraction(text: str) -> float:
+def _seconds(text: str) -> float:
     value = float(text)
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, not {value}")
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {value}")
     return value
 
 
-def _add_connection_arguments(parser: argparse.ArgumentParser) -> None:
+def _fraction(text: str) -> float | None:
+    if text.lower() == "none":
+        return None
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, or none, not {value}")
+    return value
+
+
+def _add_source_and_target(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--sqlite", type=Path, default=Path("db.sqlite"), help="source SQLite file (default: %(default)s)"
     )
@@ -52,13 +64,32 @@ def _add_connection_arguments(parser: argparse.ArgumentParser) -> None:
         "else an embedded server in .pgserver/ (database movies_database)",
     )
     parser.add_argument(
-        "--tables",
-        nargs="+",
-        choices=TABLE_NAMES,
-        default=None,
-        metavar="TABLE",
-        help=f"tables to process (default: all): {', '.join(TABLE_NAMES)}",
+        "--tables", nargs="+", choices=TABLE_NAMES, default=None, metavar="TABLE", help=option_help("tables")
     )
+
+
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    """One flag per field of RunOptions (tables come with the source and target), with its help text."""
+    defaults = RunOptions()
+
+    def add(name: str, kind: Callable[[str], Any] | None = None) -> None:
+        text = option_help(name)
+        if kind is not None and "(default" not in text:
+            text += " (default: %(default)s)"
+        flag = _FLAGS.get(name, "--" + name.replace("_", "-"))
+        if kind is None:
+            parser.add_argument(flag, action="store_true", help=text)
+        else:
+            parser.add_argument(flag, type=kind, default=getattr(defaults, name), help=text)
+
+    add("batch_size", _positive)
+    add("full_refresh")
+    add("delete_missing")
+    add("max_rejects", _non_negative)
+    add("max_reject_fraction", _fraction)
+    add("workers", _non_negative)
+    add("lock_timeout", _seconds)
+    add("retries", _non_negative)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -67,81 +98,41 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("migrate", help="copy the catalog from SQLite into PostgreSQL")
-    _add_connection_arguments(run)
-    run.add_argument(
-        "--batch-size",
-        type=_positive,
-        default=DEFAULT_BATCH_SIZE,
-        help="rows per batch (default: %(default)s)",
-    )
-    run.add_argument(
-        "--workers",
-        type=_non_negative,
-        default=default_workers(),
-        help="processes that parse rows; 0 parses in the main process (default: one per core, %(default)s)",
-    )
+    _add_source_and_target(run)
+    _add_run_options(run)
     run.add_argument("--no-schema", action="store_true", help="do not apply ddl/movies_database.ddl first")
-    run.add_argument(
-        "--full-refresh",
-        action="store_true",
-        help="ignore checkpoints of an interrupted run; read every row again",
-    )
-    run.add_argument(
-        "--delete-missing",
-        action="store_true",
-        help="delete target rows whose id the source no longer has (off by default; links to them go too)",
-    )
-    run.add_argument(
-        "--max-rejects",
-        type=_non_negative,
-        default=None,
-        help="fail a table when more rows than this are rejected",
-    )
-    run.add_argument(
-        "--max-reject-fraction",
-        type=_fraction,
-        default=RejectLimit().max_fraction,
-        help="fail a table when more than this fraction of its rows is rejected (default: %(default)s)",
-    )
-    run.add_argument(
-        "--retries",
-        type=_non_negative,
-        default=3,
-        help="reconnections after a dropped connection (default: %(default)s)",
-    )
 
-    check = commands.add_parser(
-        "check", help="compare every row of SQLite and PostgreSQL; exit 1 on a difference"
-    )
-    _add_connection_arguments(check)
+    check = commands.add_parser("check", help="compare every row of SQLite and PostgreSQL; exit 1 on a difference")
+    _add_source_and_target(check)
     check.add_argument(
-        "--fast",
-        action="store_true",
-        help="compare per-chunk hashes first and fetch only the rows of chunks that differ",
+        "--fast", action="store_true", help="compare per-chunk hashes first and fetch only the rows of chunks that differ"
     )
     check.add_argument(
-        "--batch-size",
-        type=_positive,
-        default=1_000,
-        help="rows fetched at a time per side (default: %(default)s)",
+        "--batch-size", type=_positive, default=api.CHECK_BATCH_SIZE, help="rows fetched at a time per side (default: %(default)s)"
+    )
+    check.add_argument(
+        "--lock-timeout", type=_seconds, default=RunOptions().lock_timeout, help=option_help("lock_timeout") + " (default: %(default)s)"
     )
 
     generate = commands.add_parser("generate", help="write a synthetic legacy catalog in the source schema")
     generate.add_argument("--out", type=Path, required=True, help="SQLite file to write")
-    generate.add_argument(
-        "--scale", type=_positive, default=1, help="1 has the real catalog's shape (default: 1)"
-    )
+    generate.add_argument("--scale", type=_positive, default=1, help="1 has the real catalog's shape (default: 1)")
     generate.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     generate.add_argument("--force", action="store_true", help="overwrite an existing file")
+
     run_with = commands.add_parser(
-        "exec",
-        help=f"run a command with ${DSN_ENV} set to the target database, starting the embedded server if needed",
+        "exec", help=f"run a command with ${DSN_ENV} set to the target database, starting the embedded server if needed"
     )
-    run_with.add_argument(
-        "--dsn", default=None, help=f"as for migrate (default: ${DSN_ENV}, local, embedded)"
-    )
+    run_with.add_argument("--dsn", default=None, help=f"as for migrate (default: ${DSN_ENV}, local, embedded)")
     run_with.add_argument("argv", nargs=argparse.REMAINDER, help="the command, after --")
     return parser
+
+
+def run_options(args: argparse.Namespace) -> RunOptions:
+    """The RunOptions a parsed ``migrate`` command line asks for."""
+    names = ("batch_size", "full_refresh", "delete_missing", "max_rejects", "max_reject_fraction", "workers")
+    values = {name: getattr(args, name) for name in (*names, "lock_timeout", "retries")}
+    return RunOptions(tables=tuple(args.tables or TABLE_NAMES), **values)
 
 
 def _exec(args: argparse.Namespace) -> int:
@@ -154,34 +145,20 @@ def _exec(args: argparse.Namespace) -> int:
 
 
 def _migrate(args: argparse.Namespace) -> int:
+    options = run_options(args)
     with resolve_target(args.dsn) as dsn:
         log.info("Migrating %s into %s", args.sqlite, describe_dsn(dsn))
-        summaries = migrate(
-            args.sqlite,
-            dsn,
-            args.tables,
-            batch_size=args.batch_size,
-            workers=args.workers,
-            apply_ddl=not args.no_schema,
-            full_refresh=args.full_refresh,
-            retries=args.retries,
-            delete=args.delete_missing,
-            reject_limit=RejectLimit(max_rows=args.max_rejects, max_fraction=args.max_reject_fraction),
-        )
-    print(format_summaries(summaries))
+        summaries = api.migrate(args.sqlite, dsn, options, apply_ddl=not args.no_schema)
+    print(api.format_summaries(summaries))
     return 0
 
 
 def _check(args: argparse.Namespace) -> int:
-    from .verify import check_consistency
-
     # A check never creates the database: a wrong DSN must fail, not report every row missing.
-    with (
-        resolve_target(args.dsn, create=False) as dsn,
-        open_source(args.sqlite) as source,
-        open_target(dsn) as target,
-    ):
-        report = check_consistency(source, target, args.tables, batch_size=args.batch_size, fast=args.fast)
+    with resolve_target(args.dsn, create=False) as dsn:
+        report = api.check(
+            args.sqlite, dsn, args.tables, fast=args.fast, batch_size=args.batch_size, lock_timeout=args.lock_timeout
+        )
     print(report.format())
     return 0 if report.ok else 1
 
@@ -190,10 +167,7 @@ def _generate(args: argparse.Namespace) -> int:
     from .generate import generate_catalog
 
     counts = generate_catalog(args.out, scale=args.scale, seed=args.seed, overwrite=args.force)
-    print(
-        f"Wrote {sum(counts.values()):,} rows to {args.out}: "
-        + ", ".join(f"{t} {n:,}" for t, n in counts.items())
-    )
+    print(f"Wrote {sum(counts.values()):,} rows to {args.out}: " + ", ".join(f"{t} {n:,}" for t, n in counts.items()))
     return 0
 
 

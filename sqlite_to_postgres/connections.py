@@ -39,6 +39,7 @@ DSN_ENV = "MOVIES_PG_DSN"
 DEFAULT_DATABASE = "movies_database"
 LOCAL_SERVER_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres connect_timeout=3"
 EMBEDDED_DIR = Path(".pgserver")
+APPLICATION = f"sqlite_to_postgres {_PACKAGE_VERSION}"
 
 
 @contextmanager
@@ -84,8 +85,10 @@ def source_fingerprint(path: str | os.PathLike[str]) -> str:
 def open_target(dsn: str) -> Iterator[psycopg2.extensions.connection]:
     """Connect to PostgreSQL once for a whole run; a clear TargetError when it cannot."""
     try:
-        connection = psycopg2.connect(dsn)
-    except psycopg2.OperationalError as error:
+        # Named, so that a run waiting for a table can say which program holds it (pg_stat_activity).
+        named = "application_name" in parse_dsn(dsn)
+        connection = psycopg2.connect(dsn) if named else psycopg2.connect(dsn, application_name=APPLICATION)
+    except (psycopg2.OperationalError, psycopg2.ProgrammingError) as error:
         raise TargetError(
             f"cannot connect to PostgreSQL ({describe_dsn(dsn)}): {_first_line(error)}"
         ) from error

@@ -44,3 +44,9 @@ class RejectThresholdExceeded(MigrationError):
 
 class ConsistencyError(MigrationError):
     """PostgreSQL does not hold what SQLite holds."""
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of an error's message (drivers add context lines people need not read), or its type."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__

@@ -5,12 +5,13 @@ a million random uuids into a b-tree one at a time (docs/BENCHMARKS.md). So a fi
 table's primary key, unique constraints and indexes, and rebuilds them when the table is loaded.
 
 Crash-safe: the statements that rebuild them are committed in the table's checkpoint row in the same
-transaction that drops them, and any later run rebuilds them before it touches the table.
+transaction that drops them. A resumed first load keeps them dropped; any other later run rebuilds them
+before it touches the table. Rebuilding converges: a key or index that already exists (rebuilt by an
+earlier try, or made by hand) is left as it is, so no mix of present and missing keys can block it.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 
@@ -19,14 +20,36 @@ import psycopg2.errors
 import psycopg2.extensions
 from psycopg2 import sql
 
-from .load import CHECKPOINT, SAVE_REJECT, natural_key_label, raw_json_fields, transaction
+from .state import (
+    Counts,
+    clear_deferred_ddl,
+    lock_deferred_ddl,
+    raw_json_fields,
+    record_deferred_ddl,
+    save_progress,
+    save_reject,
+    transaction,
+)
 from .tables import TableSpec
 
 log = logging.getLogger(__name__)
 
+# What PostgreSQL says when a rebuild statement finds its key or index already there: a relation of that
+# name (an index), a constraint of that name, or a second primary key.
+_ALREADY_THERE = (
+    psycopg2.errors.DuplicateTable,
+    psycopg2.errors.DuplicateObject,
+    psycopg2.errors.InvalidTableDefinition,
+)
+
 
 def _target(spec: TableSpec) -> sql.Identifier:
     return sql.Identifier(spec.target_schema, spec.name)
+
+
+def natural_key_label(spec: TableSpec) -> str:
+    """How a reject names a repeated natural key: ``duplicate (film_work_id, genre_id)``."""
+    return f"duplicate ({', '.join(spec.natural_key)})"
 
 
 def defer_keys(connection: psycopg2.extensions.connection, spec: TableSpec) -> bool:
@@ -35,69 +58,27 @@ def defer_keys(connection: psycopg2.extensions.connection, spec: TableSpec) -> b
     Not safe when the table has rows, when a table pointing at its primary key has rows (its foreign
     key would have to be checked again), or when this role does not own the tables.
     """
-    # The table's name as regclass input: quoted, so it is read exactly as the identifier it is.
-    table = _target(spec).as_string(connection)
     try:
         with transaction(connection), connection.cursor() as cursor:
             cursor.execute(sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(_target(spec)))
-            cursor.execute(sql.SQL("SELECT EXISTS (SELECT FROM {})").format(_target(spec)))
-            if cursor.fetchone()[0]:
+            keys, indexes, referencing = _keys_of(cursor, _target(spec).as_string(connection))
+            children = [sql.Identifier(schema, name) for schema, name, _, _ in referencing]
+            if any(_has_rows(cursor, table) for table in [_target(spec), *children]):
                 return False
-            # Keys of the table itself, primary key first.
-            cursor.execute(
-                "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
-                "WHERE conrelid = %s::regclass AND contype IN ('p', 'u') ORDER BY contype <> 'p', conname",
-                (table,),
-            )
-            keys = cursor.fetchall()
-            # Indexes that back no constraint.
-            cursor.execute(
-                "SELECT n.nspname, c.relname, pg_get_indexdef(i.indexrelid) FROM pg_index AS i "
-                "JOIN pg_class AS c ON c.oid = i.indexrelid JOIN pg_namespace AS n ON n.oid = c.relnamespace "
-                "WHERE i.indrelid = %s::regclass AND NOT EXISTS (SELECT FROM pg_constraint AS k "
-                "WHERE k.conindid = i.indexrelid AND k.conrelid = i.indrelid) ORDER BY c.relname",
-                (table,),
-            )
-            indexes = cursor.fetchall()
-            # Foreign keys of other tables that point here: dropping the primary key drops them too.
-            cursor.execute(
-                "SELECT n.nspname, c.relname, k.conname, pg_get_constraintdef(k.oid) FROM pg_constraint AS k "
-                "JOIN pg_class AS c ON c.oid = k.conrelid JOIN pg_namespace AS n ON n.oid = c.relnamespace "
-                "WHERE k.confrelid = %s::regclass AND k.contype = 'f' AND k.conrelid <> k.confrelid "
-                "ORDER BY c.relname, k.conname",
-                (table,),
-            )
-            referencing = cursor.fetchall()
-            for schema, name, *_ in referencing:
-                cursor.execute(sql.SQL("SELECT EXISTS (SELECT FROM {})").format(sql.Identifier(schema, name)))
-                if cursor.fetchone()[0]:
-                    return False
             if not keys and not indexes:
                 return False
-            rebuild = [
-                sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}").format(
-                    _target(spec), sql.Identifier(name), sql.SQL(definition)
-                )
-                for name, definition in keys
-            ]
+            rebuild = [_add_constraint(_target(spec), name, definition) for name, definition in keys]
             rebuild += [sql.SQL(definition) for _, _, definition in indexes]
             rebuild += [
-                sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}").format(
-                    sql.Identifier(schema, name), sql.Identifier(constraint), sql.SQL(definition)
-                )
+                _add_constraint(sql.Identifier(schema, name), constraint, definition)
                 for schema, name, constraint, definition in referencing
             ]
-            cursor.execute(
-                sql.SQL("UPDATE {} SET deferred_ddl = %s WHERE table_name = %s").format(CHECKPOINT),
-                ([statement.as_string(connection) for statement in rebuild], spec.name),
-            )
-            if cursor.rowcount != 1:  # no checkpoint row to keep the statements in: keep the keys
-                return False
+            statements = [statement.as_string(connection) for statement in rebuild]
+            if not record_deferred_ddl(cursor, spec.name, statements):
+                return False  # no checkpoint row to keep the statements in: keep the keys
             for name, _ in keys:
                 cursor.execute(
-                    sql.SQL("ALTER TABLE {} DROP CONSTRAINT {} CASCADE").format(
-                        _target(spec), sql.Identifier(name)
-                    )
+                    sql.SQL("ALTER TABLE {} DROP CONSTRAINT {} CASCADE").format(_target(spec), sql.Identifier(name))
                 )
             for schema, name, _ in indexes:
                 cursor.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(schema, name)))
@@ -108,16 +89,42 @@ def defer_keys(connection: psycopg2.extensions.connection, spec: TableSpec) -> b
     return True
 
 
-def keys_deferred(connection: psycopg2.extensions.connection, spec: TableSpec) -> bool:
-    """Whether a first load of the table dropped its keys and has not rebuilt them yet."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            sql.SQL("SELECT deferred_ddl IS NOT NULL FROM {} WHERE table_name = %s").format(CHECKPOINT),
-            (spec.name,),
-        )
-        row = cursor.fetchone()
-    connection.rollback()
-    return bool(row and row[0])
+def _keys_of(
+    cursor: psycopg2.extensions.cursor, table: str
+) -> tuple[list[tuple[str, str]], list[tuple[str, str, str]], list[tuple[str, str, str, str]]]:
+    """The table's own keys (primary first), its indexes that back no key, and other tables' foreign keys to it."""
+    cursor.execute(
+        "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+        "WHERE conrelid = %s::regclass AND contype IN ('p', 'u') ORDER BY contype <> 'p', conname",
+        (table,),
+    )
+    keys = cursor.fetchall()
+    cursor.execute(
+        "SELECT n.nspname, c.relname, pg_get_indexdef(i.indexrelid) FROM pg_index AS i "
+        "JOIN pg_class AS c ON c.oid = i.indexrelid JOIN pg_namespace AS n ON n.oid = c.relnamespace "
+        "WHERE i.indrelid = %s::regclass AND NOT EXISTS (SELECT FROM pg_constraint AS k "
+        "WHERE k.conindid = i.indexrelid AND k.conrelid = i.indrelid) ORDER BY c.relname",
+        (table,),
+    )
+    indexes = cursor.fetchall()
+    # Dropping the primary key drops these too (CASCADE); they are rebuilt with it.
+    cursor.execute(
+        "SELECT n.nspname, c.relname, k.conname, pg_get_constraintdef(k.oid) FROM pg_constraint AS k "
+        "JOIN pg_class AS c ON c.oid = k.conrelid JOIN pg_namespace AS n ON n.oid = c.relnamespace "
+        "WHERE k.confrelid = %s::regclass AND k.contype = 'f' AND k.conrelid <> k.confrelid "
+        "ORDER BY c.relname, k.conname",
+        (table,),
+    )
+    return keys, indexes, cursor.fetchall()
+
+
+def _add_constraint(table: sql.Identifier, name: str, definition: str) -> sql.Composed:
+    return sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}").format(table, sql.Identifier(name), sql.SQL(definition))
+
+
+def _has_rows(cursor: psycopg2.extensions.cursor, table: sql.Identifier) -> bool:
+    cursor.execute(sql.SQL("SELECT EXISTS (SELECT FROM {})").format(table))
+    return bool(cursor.fetchone()[0])
 
 
 def restore_keys(
@@ -126,37 +133,41 @@ def restore_keys(
     """Rebuild the keys and indexes a first load deferred; returns how many rows were moved to the rejects.
 
     Rows that repeat a unique key (the natural key of a link table) would fail the rebuild: the later
-    source row of each such pair is moved to the rejects, as a load with the keys in place does.
+    source row of each such pair is moved to the rejects, as a load with the keys in place does. The
+    checkpoint's counts follow in the same transaction.
     """
     moved = 0
     with transaction(connection), connection.cursor() as cursor:
-        cursor.execute(
-            sql.SQL("SELECT deferred_ddl FROM {} WHERE table_name = %s FOR UPDATE").format(CHECKPOINT),
-            (spec.name,),
-        )
-        row = cursor.fetchone()
-        if row is None or row[0] is None:
+        statements = lock_deferred_ddl(cursor, spec.name)
+        if not statements:
             return 0
-        statements: list[str] = row[0]
-        cursor.execute("SAVEPOINT rebuild")
-        try:
-            for statement in statements:
-                cursor.execute(statement)
-        except psycopg2.errors.UniqueViolation:
-            # Clean data is the rule: pay for finding the repeats only when the rebuild refuses them.
-            cursor.execute("ROLLBACK TO SAVEPOINT rebuild")
-            moved = _reject_repeated_keys(cursor, spec, rowid_of)
-            for statement in statements:
-                cursor.execute(statement)
-        cursor.execute(
-            sql.SQL(
-                "UPDATE {} SET deferred_ddl = NULL, inserted = inserted - %s, rejected = rejected + %s "
-                "WHERE table_name = %s"
-            ).format(CHECKPOINT),
-            (moved, moved, spec.name),
-        )
+        for statement in statements:
+            moved += _rebuild(cursor, spec, statement, rowid_of)
+        clear_deferred_ddl(cursor, spec.name)
+        save_progress(cursor, spec.name, Counts.moved_to_rejects(moved), None)
     log.info("%s: keys and indexes rebuilt", spec.name)
     return moved
+
+
+def _rebuild(
+    cursor: psycopg2.extensions.cursor, spec: TableSpec, statement: str, rowid_of: Callable[[str], int]
+) -> int:
+    """Run one rebuild statement unless its key is already there; returns the rows it moved to the rejects."""
+    cursor.execute("SAVEPOINT rebuild")
+    try:
+        cursor.execute(statement)
+    except _ALREADY_THERE as error:
+        cursor.execute("ROLLBACK TO SAVEPOINT rebuild")
+        log.info("%s: already in place, kept as it is: %s", spec.name, str(error).strip().splitlines()[0])
+        return 0
+    except psycopg2.errors.UniqueViolation:
+        # Clean data is the rule: pay for finding the repeats only when the rebuild refuses them.
+        cursor.execute("ROLLBACK TO SAVEPOINT rebuild")
+        moved = _reject_repeated_keys(cursor, spec, rowid_of)
+        cursor.execute(statement)
+        return moved
+    cursor.execute("RELEASE SAVEPOINT rebuild")
+    return 0
 
 
 def _reject_repeated_keys(
@@ -190,6 +201,6 @@ def _reject_repeated_keys(
             for rowid, ctid, loaded_id, raw in rows[1:]:
                 cursor.execute(sql.SQL("DELETE FROM {} WHERE ctid = %s::tid").format(_target(spec)), (ctid,))
                 reason = f"{natural_key_label(spec)}: same as source rowid {first}"
-                cursor.execute(SAVE_REJECT, (spec.name, rowid, loaded_id, reason, json.dumps(raw)))
+                save_reject(cursor, spec.name, rowid, loaded_id, reason, raw)
                 moved += 1
     return moved

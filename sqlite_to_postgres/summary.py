@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from .state import Counts
+
 
 @dataclass(slots=True)
 class TableSummary:
@@ -23,6 +25,14 @@ class TableSummary:
     resumed_rows: int = 0
     # Source columns with no target column that hold data: column -> rows with a value.
     unmapped: dict[str, int] = field(default_factory=dict)
+
+    def add(self, counts: Counts) -> None:
+        """Count what a batch, or a check after the rows, did."""
+        self.rows_read += counts.rows_read
+        self.inserted += counts.inserted
+        self.updated += counts.updated
+        self.unchanged += counts.unchanged
+        self.rejected += counts.rejected
 
     @property
     def rows_per_second(self) -> float:

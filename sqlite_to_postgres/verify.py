@@ -48,7 +48,7 @@ from psycopg2 import sql
 
 from .errors import ConsistencyError, SourceError, TargetError
 from .extract import check_source_table, quote, tolerant_text
-from .load import REJECTS
+from .state import REJECTS
 from .tables import TABLE_NAMES, Column, Kind, TableSpec, get_table
 from .transform import PARSERS, is_canonical_uuid, parse_timestamp
 

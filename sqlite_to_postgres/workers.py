@@ -29,11 +29,6 @@ from .tables import get_table
 from .transform import CANONICAL_UUID, to_copy_lines, to_records
 
 
-def default_workers() -> int:
-    """One worker per core the process may run on (on 2 cores, 2 to 4 workers measured alike: docs/BENCHMARKS.md)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
 @dataclass(slots=True, frozen=True)
 class BatchTask:
     """One batch to prepare: the source rows with ``after_rowid < rowid <= last_rowid``."""

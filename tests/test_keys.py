@@ -10,6 +10,7 @@ import pytest
 from crafted import SMALL_COUNTS, content_counts, small_catalog, write_catalog
 from psycopg2.extensions import make_dsn, parse_dsn
 
+from sqlite_to_postgres.options import RunOptions
 from sqlite_to_postgres.pipeline import migrate
 from sqlite_to_postgres.schema import apply_schema
 
@@ -37,7 +38,7 @@ def test_a_first_load_leaves_every_key_and_index_the_schema_defines(
     apply_schema(target)
     defined = _keys_and_indexes(target)
 
-    migrate(sample_sqlite, target_dsn, batch_size=500)
+    migrate(sample_sqlite, target_dsn, RunOptions(batch_size=500))
 
     assert caplog.text.count("keys and indexes are built after the load") == len(SMALL_COUNTS)
     assert _keys_and_indexes(target) == defined

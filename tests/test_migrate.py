@@ -18,6 +18,7 @@ from real_catalog import REAL_COUNTS
 from sqlite_to_postgres import connections
 from sqlite_to_postgres.extract import count_rows, read_rows
 from sqlite_to_postgres.fingerprint import changed_chunks, chunk_digits, source_summary, target_summary
+from sqlite_to_postgres.options import RunOptions
 from sqlite_to_postgres.pipeline import migrate
 from sqlite_to_postgres.tables import TABLE_NAMES, TABLES
 from sqlite_to_postgres.transform import parse_date, parse_float, parse_timestamp, parse_uuid
@@ -120,7 +121,7 @@ def test_a_changed_title_updates_exactly_that_row(
 def test_batch_size_does_not_change_the_outcome(
     sample_sqlite: Path, target_dsn: str, target: psycopg2.extensions.connection, batch_size: int
 ) -> None:
-    migrate(sample_sqlite, target_dsn, ["genre", "film_work", "genre_film_work"], batch_size=batch_size)
+    migrate(sample_sqlite, target_dsn, RunOptions(tables=["genre", "film_work", "genre_film_work"], batch_size=batch_size))
     with sqlite3.connect(sample_sqlite) as source:
         expected = {
             t: source.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
@@ -199,7 +200,7 @@ def test_delete_missing_removes_rows_gone_from_the_source_only_when_asked(
     assert set(kept.values()) == {0}
     assert _counts(target)["person"] == REAL_COUNTS["person"]
 
-    deleted = {s.table: s.deleted for s in migrate(real_sqlite, target_dsn, delete=True)}
+    deleted = {s.table: s.deleted for s in migrate(real_sqlite, target_dsn, RunOptions(delete_missing=True))}
     assert deleted["person"] == 1
     # The links went with the person (ON DELETE CASCADE) before their own table was compared.
     assert deleted["person_film_work"] == 0
@@ -329,7 +330,7 @@ def test_a_rerun_repairs_a_target_changed_behind_its_back(
 def test_a_write_from_a_transaction_older_than_the_load_is_not_mistaken_for_none(
     sample_sqlite: Path, target_dsn: str, target: psycopg2.extensions.connection
 ) -> None:
-    migrate(sample_sqlite, target_dsn, ["film_work"])
+    migrate(sample_sqlite, target_dsn, RunOptions(tables=["film_work"]))
     writer = psycopg2.connect(target_dsn)
     try:
         with writer.cursor() as cursor:
@@ -337,7 +338,7 @@ def test_a_write_from_a_transaction_older_than_the_load_is_not_mistaken_for_none
         with sqlite3.connect(sample_sqlite) as source:
             source.execute("UPDATE film_work SET rating = 1.5 WHERE rowid = 2")  # a change: a new fingerprint
         source.close()
-        migrate(sample_sqlite, target_dsn, ["film_work"])
+        migrate(sample_sqlite, target_dsn, RunOptions(tables=["film_work"]))
         with writer.cursor() as cursor:
             cursor.execute(
                 "UPDATE content.film_work SET title = 'tampered' "
@@ -347,6 +348,6 @@ def test_a_write_from_a_transaction_older_than_the_load_is_not_mistaken_for_none
     finally:
         writer.close()
 
-    [summary] = migrate(sample_sqlite, target_dsn, ["film_work"])
+    [summary] = migrate(sample_sqlite, target_dsn, RunOptions(tables=["film_work"]))
 
     assert summary.updated == 1

@@ -27,9 +27,8 @@ from crafted import (
 )
 
 from sqlite_to_postgres.errors import RejectThresholdExceeded
-from sqlite_to_postgres.pipeline import RejectLimit, migrate
-
-NO_LIMIT = RejectLimit(max_rows=None, max_fraction=None)
+from sqlite_to_postgres.options import RunOptions
+from sqlite_to_postgres.pipeline import migrate
 
 # case -> (table, bad row appended after the good ones, text the reason must contain, batch size, strict DDL)
 BAD_ROWS: dict[str, Any] = {
@@ -166,7 +165,7 @@ def test_bad_row_is_rejected_with_its_reason_and_good_rows_load(
     source = write_catalog(tmp_path / "bad.sqlite", small_catalog(**{table: [bad_row]}), strict=strict)
 
     summaries = {
-        s.table: s for s in migrate(source, target_dsn, batch_size=batch_size, reject_limit=NO_LIMIT)
+        s.table: s for s in migrate(source, target_dsn, RunOptions(batch_size=batch_size, max_reject_fraction=None))
     }
 
     assert content_counts(target) == SMALL_COUNTS
@@ -188,7 +187,7 @@ def test_a_link_repeating_a_pair_loaded_by_an_earlier_run_is_rejected(
         tmp_path / "second.sqlite", small_catalog(genre_film_work=[genre_link(9, 1, 1)]), strict=False
     )
 
-    [summary] = migrate(source, target_dsn, ["genre_film_work"], reject_limit=NO_LIMIT)
+    [summary] = migrate(source, target_dsn, RunOptions(tables=["genre_film_work"], max_reject_fraction=None))
 
     assert (summary.inserted, summary.rejected) == (0, 1)
     [(_, rowid, _, reason)] = rejects(target)
@@ -209,7 +208,7 @@ def test_source_rows_equal_loaded_plus_rejected_in_every_table(
     source = write_catalog(tmp_path / "mixed.sqlite", small_catalog(**bad_rows), strict=False)
 
     for run in ("first", "second"):
-        summaries = migrate(source, target_dsn, batch_size=2, reject_limit=NO_LIMIT)
+        summaries = migrate(source, target_dsn, RunOptions(batch_size=2, max_reject_fraction=None))
 
         loaded = content_counts(target)
         rejected = {table: sum(1 for r in rejects(target) if r[0] == table) for table in SMALL_COUNTS}
@@ -234,10 +233,8 @@ def test_more_rejects_than_the_absolute_limit_fail_the_table(tmp_path: Path, tar
     with pytest.raises(
         RejectThresholdExceeded, match=r"table person, batch 1: 3 rows rejected, more than the limit of 2"
     ):
-        migrate(source, target_dsn, ["person"], reject_limit=RejectLimit(max_rows=2, max_fraction=None))
-    [summary] = migrate(
-        source, target_dsn, ["person"], reject_limit=RejectLimit(max_rows=3, max_fraction=None)
-    )
+        migrate(source, target_dsn, RunOptions(tables=["person"], max_rejects=2, max_reject_fraction=None))
+    [summary] = migrate(source, target_dsn, RunOptions(tables=["person"], max_rejects=3, max_reject_fraction=None))
     assert summary.rejected == 3
 
 
@@ -247,8 +244,8 @@ def test_a_larger_rejected_fraction_than_allowed_fails_the_table(tmp_path: Path,
     with pytest.raises(
         RejectThresholdExceeded, match=r"table person: 2 of 10 rows rejected, more than the limit of 10\.0%"
     ):
-        migrate(source, target_dsn, ["person"], reject_limit=RejectLimit(max_fraction=0.1))
-    [summary] = migrate(source, target_dsn, ["person"], reject_limit=RejectLimit(max_fraction=0.2))
+        migrate(source, target_dsn, RunOptions(tables=["person"], max_reject_fraction=0.1))
+    [summary] = migrate(source, target_dsn, RunOptions(tables=["person"], max_reject_fraction=0.2))
     assert summary.rejected == 2
 
 
@@ -338,11 +335,11 @@ def test_rerun_after_fixing_a_bad_row_loads_it_and_drops_its_reject(
     source = write_catalog(
         tmp_path / "fix.sqlite", small_catalog(person=[person(9, full_name=None)]), strict=False
     )
-    migrate(source, target_dsn, reject_limit=NO_LIMIT)
+    migrate(source, target_dsn, RunOptions(max_reject_fraction=None))
     assert [r[:3] for r in rejects(target)] == [("person", 4, uid("person", 9))]
 
     execute(source, f"UPDATE person SET full_name = 'Fixed Person' WHERE id = '{uid('person', 9)}'")
-    summaries = {s.table: s for s in migrate(source, target_dsn, reject_limit=NO_LIMIT)}
+    summaries = {s.table: s for s in migrate(source, target_dsn, RunOptions(max_reject_fraction=None))}
 
     assert rejects(target) == []
     assert (summaries["person"].inserted, summaries["person"].unchanged, summaries["person"].rejected) == (
@@ -380,7 +377,7 @@ def test_awkward_text_round_trips_exactly(
     genres = [genre(n, name=f"genre {n}", description=text) for n, text in enumerate(AWKWARD_TEXT, start=1)]
     source = write_catalog(tmp_path / "text.sqlite", {"film_work": films, "genre": genres})
 
-    migrate(source, target_dsn, ["film_work", "genre"], batch_size=5, reject_limit=RejectLimit(max_rows=0))
+    migrate(source, target_dsn, RunOptions(tables=["film_work", "genre"], batch_size=5, max_rejects=0))
 
     with target.cursor() as cursor:
         cursor.execute("SELECT id::text, title, description FROM content.film_work")

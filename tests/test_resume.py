@@ -26,7 +26,8 @@ from crafted import (
 )
 
 from sqlite_to_postgres.errors import RejectThresholdExceeded
-from sqlite_to_postgres.pipeline import RejectLimit, migrate
+from sqlite_to_postgres.options import RunOptions
+from sqlite_to_postgres.pipeline import migrate
 from sqlite_to_postgres.summary import TableSummary
 
 LARGE = 100_000
@@ -62,7 +63,7 @@ def _assert_every_person_once(source: Path, target: psycopg2.extensions.connecti
 
 
 def test_killed_run_resumes_after_its_last_committed_batch_with_every_row_once(
-    tmp_path: Path, target_dsn: str, target: psycopg2.extensions.connection
+    tmp_path: Path, target_dsn: str, target: psycopg2.extensions.connection, caplog: pytest.LogCaptureFixture
 ) -> None:
     source = write_persons(tmp_path / "large.sqlite", LARGE)
     run = subprocess.Popen(
@@ -98,8 +99,14 @@ def test_killed_run_resumes_after_its_last_committed_batch_with_every_row_once(
         "the kill came too late to test resuming"
     )
     assert not _has_primary_key(target, "person"), "a first load builds its keys after its rows"
+    caplog.set_level(logging.INFO, logger="sqlite_to_postgres")
 
-    [summary] = migrate(source, target_dsn, ["person"], batch_size=BATCH_SIZE)
+    [summary] = migrate(source, target_dsn, RunOptions(tables=["person"], batch_size=BATCH_SIZE))
+
+    # The rest loads as the first load it is: straight COPY, keys built once at the end.
+    rest = LARGE - killed_at["last_rowid"]
+    assert f"person: resume after {killed_at['rows_read']:,} rows (first load), keys deferred, {rest:,} rows" in caplog.text
+    assert "an earlier load stopped before rebuilding" not in caplog.text
 
     assert summary.resumed_rows == killed_at["rows_read"] == killed_at["last_rowid"] > 0
     assert summary.rows_read - summary.resumed_rows == LARGE - killed_at["last_rowid"]  # read only the rest
@@ -146,7 +153,7 @@ def _stopped_at_batch_three(tmp_path: Path, target_dsn: str) -> Path:
     rows[2499] = person(2500, id="not-a-uuid")
     source = write_catalog(tmp_path / "stopped.sqlite", {"person": rows})
     with pytest.raises(RejectThresholdExceeded, match="batch 3"):
-        migrate(source, target_dsn, ["person"], batch_size=BATCH_SIZE, reject_limit=RejectLimit(max_rows=0))
+        migrate(source, target_dsn, RunOptions(tables=["person"], batch_size=BATCH_SIZE, max_rejects=0))
     return source
 
 
@@ -155,9 +162,7 @@ def test_rerun_after_a_failed_run_reads_only_the_rows_after_its_checkpoint(
 ) -> None:
     source = _stopped_at_batch_three(tmp_path, target_dsn)
 
-    [summary] = migrate(
-        source, target_dsn, ["person"], batch_size=BATCH_SIZE, reject_limit=RejectLimit(max_rows=1)
-    )
+    [summary] = migrate(source, target_dsn, RunOptions(tables=["person"], batch_size=BATCH_SIZE, max_rejects=1))
 
     assert (summary.resumed_rows, summary.rows_read, summary.inserted, summary.rejected) == (
         3000,
@@ -210,7 +215,7 @@ def test_connection_killed_mid_run_is_retried_and_every_row_loads_once(
 
     def run() -> None:
         try:
-            outcome["summaries"] = migrate(source, target_dsn, ["person"], batch_size=BATCH_SIZE, retries=3)
+            outcome["summaries"] = migrate(source, target_dsn, RunOptions(tables=["person"], batch_size=BATCH_SIZE, retries=3))
         except BaseException as error:  # handed to the test thread
             outcome["error"] = error
 
@@ -236,3 +241,33 @@ def test_connection_killed_mid_run_is_retried_and_every_row_loads_once(
     assert (summary.rows_read, summary.inserted, summary.rejected) == (LARGE, LARGE, 0)
     assert checkpoint(target, "person")["finished"]
     _assert_every_person_once(source, target)
+
+
+def test_a_dropped_connection_is_one_warning_line_on_the_command_line(
+    tmp_path: Path, target_dsn: str, target: psycopg2.extensions.connection
+) -> None:
+    source = write_persons(tmp_path / "large.sqlite", LARGE)
+    log = tmp_path / "run.log"
+    with log.open("wb") as output:
+        run = subprocess.Popen(
+            [sys.executable, "-m", "sqlite_to_postgres", "migrate", "--sqlite", str(source), "--dsn", target_dsn,
+             "--tables", "person", "--batch-size", str(BATCH_SIZE)],
+            cwd=PROJECT_ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=output,
+        )
+    _wait_until(lambda: _committed(target) >= 5 * BATCH_SIZE)
+    with target.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        assert cursor.fetchone()[0] == 1
+    target.commit()
+    assert run.wait(timeout=120) == 0
+
+    lines = log.read_text().splitlines()
+    assert not [line for line in lines if not line[:2].isdigit()], "every line is a log line"
+    [warning] = [line for line in lines if " WARNING " in line]
+    assert "lost the connection to PostgreSQL" in warning and "retry 1 of 3" in warning
+    assert _committed(target) == LARGE

@@ -18,6 +18,7 @@ from crafted import (
 )
 
 from sqlite_to_postgres.errors import TargetError
+from sqlite_to_postgres.options import RunOptions
 from sqlite_to_postgres.pipeline import migrate
 from sqlite_to_postgres.schema import apply_schema
 
@@ -98,7 +99,7 @@ def test_a_refused_write_keeps_earlier_batches_and_nothing_of_the_failing_one(
     with pytest.raises(
         TargetError, match=r"^table film_work\b.*PostgreSQL refused the write: .*no_forbidden"
     ):
-        migrate(source, target_dsn, ["film_work"], batch_size=3)
+        migrate(source, target_dsn, RunOptions(tables=["film_work"], batch_size=3))
 
     # Batch 1 (rows 1-3) stays committed; nothing of batch 2 (rows 4-6) is left, not even its checkpoint.
     assert sorted(_column(target, "SELECT title FROM content.film_work")) == ["Film 1", "Film 2", "Film 3"]
@@ -116,7 +117,7 @@ def test_a_changed_column_type_fails_the_batch_and_keeps_earlier_batches(
     source = write_catalog(tmp_path / "source.sqlite", {"person": persons})
 
     with pytest.raises(TargetError, match=r"^table person\b.*PostgreSQL refused the write: value too long"):
-        migrate(source, target_dsn, ["person"], batch_size=2)
+        migrate(source, target_dsn, RunOptions(tables=["person"], batch_size=2))
 
     assert sorted(_column(target, "SELECT full_name FROM content.person")) == ["Person 1", "Person 2"]
     assert _column(target, "SELECT last_rowid FROM migration.checkpoint WHERE table_name = 'person'") == [2]
@@ -138,6 +139,6 @@ def test_a_connection_lost_at_every_attempt_fails_after_the_retries(
     with pytest.raises(
         TargetError, match=r"^table person\b.*lost the connection to PostgreSQL: .*; gave up after 1 retries$"
     ):
-        migrate(source, target_dsn, ["person"], retries=1)
+        migrate(source, target_dsn, RunOptions(tables=["person"], retries=1))
 
     assert _column(target, "SELECT count(*) FROM content.person") == [0]

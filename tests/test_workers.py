@@ -9,7 +9,8 @@ import psycopg2.extensions
 from crafted import film, person, person_link, rejects, small_catalog, write_catalog
 
 from sqlite_to_postgres.errors import SourceError
-from sqlite_to_postgres.pipeline import RejectLimit, migrate
+from sqlite_to_postgres.options import RunOptions
+from sqlite_to_postgres.pipeline import migrate
 from sqlite_to_postgres.tables import TABLE_NAMES
 
 
@@ -41,9 +42,7 @@ def test_workers_load_and_reject_exactly_what_the_main_process_does(
         with target.cursor() as cursor:
             cursor.execute("DROP SCHEMA IF EXISTS content, migration CASCADE")
         target.commit()
-        summaries = migrate(
-            source, target_dsn, batch_size=3, workers=workers, reject_limit=RejectLimit(max_fraction=None)
-        )
+        summaries = migrate(source, target_dsn, RunOptions(batch_size=3, workers=workers, max_reject_fraction=None))
         outcomes.append(
             ([s.as_dict() | {"seconds": 0, "rows_per_second": 0} for s in summaries], _contents(target))
         )

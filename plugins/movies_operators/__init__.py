@@ -11,18 +11,23 @@ from .operators import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_POSTGRES_CONN_ID,
     DEFAULT_SQLITE_CONN_ID,
+    RUN_OPTIONS,
     MoviesConsistencyOperator,
     MoviesSchemaOperator,
     MoviesTableOperator,
     selected_tables,
 )
+from .params import run_option_templates, run_params
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",
     "DEFAULT_POSTGRES_CONN_ID",
     "DEFAULT_SQLITE_CONN_ID",
+    "RUN_OPTIONS",
     "MoviesConsistencyOperator",
     "MoviesSchemaOperator",
     "MoviesTableOperator",
+    "run_option_templates",
+    "run_params",
     "selected_tables",
 ]

@@ -1,61 +1,41 @@
-"""Three thin operators over the ``sqlite_to_postgres`` library.
+"""Three thin operators over ``sqlite_to_postgres.api``.
 
-Each ``execute()`` resolves its connections by id at run time, opens them once,
-calls one library function, logs the result as a table and returns its summary
-dict (the task's XCom return value). A ``MigrationError`` becomes a task failure
-carrying the library's one-line message; errors that a retry cannot fix (a
-missing SQLite file, rejected rows, an inconsistent target) fail without retrying.
+Each ``execute()`` resolves its connections by id at run time, turns its (templated) run options into
+one ``RunOptions``, calls one library function, logs the result as a table and returns its summary
+dict (the task's XCom return value). A ``MigrationError`` becomes a task failure carrying the library's
+one-line message; errors that a retry cannot fix (a missing SQLite file, rejected rows, an inconsistent
+target) fail without retrying.
 """
 
 from __future__ import annotations
 
-import json
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import fields
 from typing import Any
 
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSkipException
 
-from sqlite_to_postgres.connections import open_source, open_target
+from sqlite_to_postgres import api
 from sqlite_to_postgres.errors import MigrationError, TargetError
-from sqlite_to_postgres.extract import check_source
-from sqlite_to_postgres.pipeline import DEFAULT_BATCH_SIZE, migrate_table
-from sqlite_to_postgres.schema import apply_schema
-from sqlite_to_postgres.summary import format_summaries
-from sqlite_to_postgres.tables import TABLE_NAMES, TABLES
-from sqlite_to_postgres.verify import check_consistency
-from sqlite_to_postgres.workers import BatchPreparer, default_workers
+from sqlite_to_postgres.options import DEFAULT_BATCH_SIZE, RunOptions
 
 from .connections import postgres_dsn, sqlite_path
 
 DEFAULT_SQLITE_CONN_ID = "movies_sqlite"
 DEFAULT_POSTGRES_CONN_ID = "movies_pg"
 
+# Every run option but the reconnection retries, which a task leaves to Airflow's own retries.
+RUN_OPTIONS: tuple[str, ...] = tuple(option.name for option in fields(RunOptions) if option.name != "retries")
+
+__all__ = ["DEFAULT_BATCH_SIZE", "RUN_OPTIONS", "selected_tables"]
+
 
 def selected_tables(tables: Sequence[str] | str | None) -> tuple[str, ...]:
-    """The tables a run should load, in foreign-key order; ``None`` or empty means all of them.
-
-    Accepts a list (a param rendered as a native object), a JSON list, or comma-separated
-    names (a param rendered as text), so the operator works whatever the DAG's rendering mode.
-    """
-    if tables is None:
-        return tuple(TABLE_NAMES)
-    if isinstance(tables, str):
-        text = tables.strip()
-        if text.startswith("["):
-            names = [str(name) for name in json.loads(text.replace("'", '"'))]
-        else:
-            names = [name for name in (part.strip() for part in text.split(",")) if name]
-    else:
-        names = [str(name) for name in tables]
-    if not names:
-        return tuple(TABLE_NAMES)
-    unknown = sorted(set(names) - set(TABLE_NAMES))
-    if unknown:
-        raise AirflowFailException(f"unknown table(s) {', '.join(unknown)}; known: {', '.join(TABLE_NAMES)}")
-    return tuple(name for name in TABLE_NAMES if name in names)
+    """The tables a run should load, in foreign-key order; ``None`` or empty means all of them."""
+    with failing_clearly():
+        return api.selected_tables(tables)
 
 
 @contextmanager
@@ -63,22 +43,27 @@ def failing_clearly() -> Iterator[None]:
     """Turn the library's typed errors into task failures with their one-line message.
 
     Errors on the PostgreSQL side (TargetError: a server that cannot be reached, a dropped
-    connection, a refused write) may pass on a retry; anything else (a missing or unreadable
-    SQLite file, too many rejected rows, a failed consistency check) would fail the same way
-    again, so it fails the task at once.
+    connection, a refused write, another run holding a table too long) may pass on a retry; anything
+    else (a missing or unreadable SQLite file, too many rejected rows, a failed consistency check)
+    would fail the same way again, so it fails the task at once.
     """
     try:
         yield
     except TargetError as error:
-        raise AirflowException(str(error)) from error
+        raise AirflowException(str(error)) from None
     except MigrationError as error:
-        raise AirflowFailException(str(error)) from error
+        raise AirflowFailException(str(error)) from None
 
 
 class _MoviesOperator(BaseOperator):
-    """Connection ids shared by the three operators."""
+    """Connection ids and run options, shared by the three operators.
 
-    template_fields: Sequence[str] = ("sqlite_conn_id", "postgres_conn_id")
+    Each run option (a field of ``RunOptions``: ``tables``, ``batch_size``, ``full_refresh``...) is a
+    keyword argument and a template field of the same name, so a DAG passes ``{{ params.<name> }}``.
+    Values rendered as text are read once, in ``options()``.
+    """
+
+    template_fields: Sequence[str] = ("sqlite_conn_id", "postgres_conn_id", *RUN_OPTIONS)
     ui_color = "#dbe8f5"
 
     def __init__(
@@ -88,9 +73,18 @@ class _MoviesOperator(BaseOperator):
         postgres_conn_id: str = DEFAULT_POSTGRES_CONN_ID,
         **kwargs: Any,
     ) -> None:
+        given = {name: kwargs.pop(name) for name in RUN_OPTIONS if name in kwargs}
         super().__init__(**kwargs)
         self.sqlite_conn_id = sqlite_conn_id
         self.postgres_conn_id = postgres_conn_id
+        defaults = RunOptions()
+        for name in RUN_OPTIONS:
+            setattr(self, name, given.get(name, getattr(defaults, name)))
+
+    def options(self) -> RunOptions:
+        """The run options as rendered for this task, converted and checked."""
+        with failing_clearly():
+            return RunOptions.from_values({name: getattr(self, name) for name in RUN_OPTIONS})
 
 
 class MoviesSchemaOperator(_MoviesOperator):
@@ -100,116 +94,60 @@ class MoviesSchemaOperator(_MoviesOperator):
     or incomplete file fails the run before any table is written.
     """
 
-    template_fields: Sequence[str] = ("sqlite_conn_id", "postgres_conn_id", "tables")
     ui_color = "#e8e1f5"
 
-    def __init__(self, *, tables: Sequence[str] | str | None = None, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.tables = tables
-
     def execute(self, context: Any) -> dict[str, Any]:
-        started = time.perf_counter()
-        tables = selected_tables(self.tables)
+        options = self.options()
         with failing_clearly():
-            with open_source(sqlite_path(self.sqlite_conn_id)) as source:
-                check_source(source, [TABLES[table] for table in tables])
-            with open_target(postgres_dsn(self.postgres_conn_id)) as target:
-                apply_schema(target)
-        seconds = round(time.perf_counter() - started, 3)
-        summary = {"schema": "content", "tables": list(tables), "seconds": seconds}
-        self.log.info(
-            "Source checked and schema content applied in %s s; tables: %s", seconds, ", ".join(tables)
-        )
-        return summary
+            api.prepare(
+                sqlite_path(self.sqlite_conn_id),
+                postgres_dsn(self.postgres_conn_id),
+                options.tables,
+                lock_timeout=options.lock_timeout,
+            )
+        self.log.info("Source checked and schema content applied; tables: %s", ", ".join(options.tables))
+        return {"schema": "content", "tables": list(options.tables)}
 
 
 class MoviesTableOperator(_MoviesOperator):
     """Copy one table from the SQLite catalog into ``content.<table>`` (upsert, so reruns are safe).
 
-    ``tables`` is the run's selection (usually ``{{ params.tables }}``): when this
-    operator's table is not in it the task is skipped, and downstream tasks still run
-    as long as they use a trigger rule that accepts skipped parents (``none_failed``).
+    When this operator's table is not in the run's ``tables`` option the task is skipped, and downstream
+    tasks still run as long as they use a trigger rule that accepts skipped parents (``none_failed``).
     """
 
-    template_fields: Sequence[str] = (
-        "table",
-        "sqlite_conn_id",
-        "postgres_conn_id",
-        "batch_size",
-        "workers",
-        "tables",
-        "delete_missing",
-    )
+    template_fields: Sequence[str] = ("table", *_MoviesOperator.template_fields)
 
-    def __init__(
-        self,
-        *,
-        table: str,
-        batch_size: int | str = DEFAULT_BATCH_SIZE,
-        workers: int | str | None = None,
-        delete_missing: bool | str = False,
-        tables: Sequence[str] | str | None = None,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, *, table: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.table = table
-        self.batch_size = batch_size
-        # Processes that parse rows on the Airflow worker running the task; None: one per core.
-        self.workers = workers
-        self.delete_missing = delete_missing
-        self.tables = tables
 
     def execute(self, context: Any) -> dict[str, Any]:
-        if self.table not in TABLE_NAMES:
-            raise AirflowFailException(f"unknown table {self.table}; known: {', '.join(TABLE_NAMES)}")
-        if self.table not in selected_tables(self.tables):
+        options = self.options()
+        selected_tables([self.table])  # an unknown name fails the task, naming the known ones
+        if self.table not in options.tables:
             raise AirflowSkipException(f"table {self.table} is not in this run's tables")
-        batch_size = int(self.batch_size)
-        if batch_size < 1:
-            raise AirflowFailException(f"batch_size must be a positive integer, got {batch_size}")
-
-        workers = default_workers() if self.workers in (None, "", "None") else int(self.workers)
-        if workers < 0:
-            raise AirflowFailException(f"workers must be 0 or more, got {workers}")
-
+        path = sqlite_path(self.sqlite_conn_id)
         with failing_clearly():
-            path = sqlite_path(self.sqlite_conn_id)
-            with (
-                open_source(path) as source,
-                open_target(postgres_dsn(self.postgres_conn_id)) as target,
-                BatchPreparer(path, workers) as preparer,
-            ):
-                # The library logs its progress through logging, which lands in the task log.
-                summary = migrate_table(
-                    source,
-                    target,
-                    self.table,
-                    batch_size=batch_size,
-                    preparer=preparer,
-                    # A param rendered as text arrives as "True"/"False".
-                    delete=str(self.delete_missing).lower() in ("true", "1"),
-                )
-        self.log.info("Table %s loaded from %s:\n%s", self.table, path, format_summaries([summary]))
+            # The library logs its plan and progress through logging, which lands in the task log.
+            summary = api.migrate_table(path, postgres_dsn(self.postgres_conn_id), self.table, options)
+        self.log.info("Table %s loaded from %s:\n%s", self.table, path, api.format_summaries([summary]))
         return dict(summary.as_dict())
 
 
 class MoviesConsistencyOperator(_MoviesOperator):
     """Compare the target with the source (the run's last task); fails when they differ."""
 
-    template_fields: Sequence[str] = ("sqlite_conn_id", "postgres_conn_id", "tables")
     ui_color = "#dff5e1"
 
-    def __init__(self, *, tables: Sequence[str] | str | None = None, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.tables = tables
-
     def execute(self, context: Any) -> dict[str, Any]:
-        tables = selected_tables(self.tables)
+        options = self.options()
+        path = sqlite_path(self.sqlite_conn_id)
         with failing_clearly():
-            path = sqlite_path(self.sqlite_conn_id)
-            with open_source(path) as source, open_target(postgres_dsn(self.postgres_conn_id)) as target:
-                report = check_consistency(source, target, tables=list(tables))
-        self.log.info("Consistency of %s against %s:\n%s", ", ".join(tables), path, report.format())
+            report = api.check(
+                path, postgres_dsn(self.postgres_conn_id), options.tables, lock_timeout=options.lock_timeout
+            )
+        self.log.info("Consistency of %s against %s:\n%s", ", ".join(options.tables), path, report.format())
         if not report.ok:
             # The data will not change by itself: a retry would only repeat the same verdict.
             differing = ", ".join(table.table for table in report.tables if not table.ok)

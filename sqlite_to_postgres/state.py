@@ -1,0 +1,253 @@
+"""The migration's own state in the target: ``migration.checkpoint`` and ``migration.rejects``.
+
+Every statement on those two tables lives here. A table's checkpoint row says how far its current load
+got (committed with each batch), whether that load is a first load into an empty table, and, while its
+keys are dropped for that load, the statements that rebuild them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, fields
+from typing import Any
+
+import psycopg2.extensions
+from psycopg2 import sql
+
+from .tables import TableSpec
+
+REJECTS = sql.Identifier("migration", "rejects")
+CHECKPOINT = sql.Identifier("migration", "checkpoint")
+
+_UPSERT_REJECT = sql.SQL(
+    "ON CONFLICT (table_name, source_rowid) DO UPDATE SET source_id = EXCLUDED.source_id, "
+    "reason = EXCLUDED.reason, raw = EXCLUDED.raw, rejected_at = now()"
+)
+_SAVE_REJECT = sql.SQL(
+    "INSERT INTO {rejects} (table_name, source_rowid, source_id, reason, raw) VALUES (%s, %s, %s, %s, %s) {upsert}"
+).format(rejects=REJECTS, upsert=_UPSERT_REJECT)
+
+
+@dataclass(slots=True, frozen=True)
+class Counts:
+    """What happened to rows: read = inserted + updated + unchanged + rejected."""
+
+    rows_read: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+
+    @classmethod
+    def moved_to_rejects(cls, rows: int) -> Counts:
+        """Rows counted inserted that a later check moved to the rejects."""
+        return cls(inserted=-rows, rejected=rows)
+
+
+@dataclass(slots=True, frozen=True)
+class Checkpoint:
+    """A table's row in ``migration.checkpoint``."""
+
+    table: str
+    fingerprint: str
+    last_rowid: int
+    finished: bool
+    first_load: bool
+    counts: Counts
+    finished_xid: int | None
+    target_rows: int | None
+    deferred_ddl: tuple[str, ...] | None
+
+
+@contextmanager
+def transaction(connection: psycopg2.extensions.connection) -> Iterator[None]:
+    """Commit what the block wrote, or roll it back on any error (the connection may be gone)."""
+    try:
+        yield
+    except BaseException:
+        if not connection.closed:
+            connection.rollback()
+        raise
+    connection.commit()
+
+
+def read_checkpoint(connection: psycopg2.extensions.connection, table: str) -> Checkpoint | None:
+    """The table's checkpoint, or None when it has none (or the migration schema does not exist yet)."""
+    with transaction(connection), connection.cursor() as cursor:
+        cursor.execute("SELECT to_regclass('migration.checkpoint') IS NOT NULL")
+        if not cursor.fetchone()[0]:
+            return None
+        cursor.execute(
+            sql.SQL(
+                "SELECT source_fingerprint, last_rowid, finished, first_load, rows_read, inserted, updated, "
+                "unchanged, rejected, finished_xid, target_rows, deferred_ddl FROM {} WHERE table_name = %s"
+            ).format(CHECKPOINT),
+            (table,),
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    fingerprint, last_rowid, finished, first_load, *counts, finished_xid, target_rows, ddl = row
+    return Checkpoint(
+        table,
+        fingerprint,
+        last_rowid,
+        finished,
+        first_load,
+        Counts(*counts),
+        finished_xid,
+        target_rows,
+        None if ddl is None else tuple(ddl),
+    )
+
+
+def start_load(
+    connection: psycopg2.extensions.connection, table: str, fingerprint: str, *, first_load: bool
+) -> None:
+    """Begin a new load of the table: its rejects cleared, its progress at zero (deferred keys are kept)."""
+    with transaction(connection), connection.cursor() as cursor:
+        cursor.execute(sql.SQL("DELETE FROM {} WHERE table_name = %s").format(REJECTS), (table,))
+        cursor.execute(
+            sql.SQL(
+                "INSERT INTO {} (table_name, source_fingerprint, last_rowid, first_load) VALUES (%s, %s, 0, %s) "
+                "ON CONFLICT (table_name) DO UPDATE SET source_fingerprint = EXCLUDED.source_fingerprint, "
+                "last_rowid = 0, finished = false, first_load = EXCLUDED.first_load, rows_read = 0, "
+                "inserted = 0, updated = 0, unchanged = 0, rejected = 0, updated_at = now()"
+            ).format(CHECKPOINT),
+            (table, fingerprint, first_load),
+        )
+
+
+def save_progress(cursor: psycopg2.extensions.cursor, table: str, counts: Counts, last_rowid: int | None) -> None:
+    """Add ``counts`` to the table's checkpoint (and move its resume point), inside the caller's transaction."""
+    names = [counts_field.name for counts_field in fields(Counts)]
+    assignments = [sql.SQL("{0} = {0} + %s").format(sql.Identifier(name)) for name in names]
+    values: list[Any] = [getattr(counts, name) for name in names]
+    if last_rowid is not None:
+        assignments.append(sql.SQL("last_rowid = %s"))
+        values.append(last_rowid)
+    cursor.execute(
+        sql.SQL("UPDATE {} SET {}, updated_at = now() WHERE table_name = %s").format(
+            CHECKPOINT, sql.SQL(", ").join(assignments)
+        ),
+        (*values, table),
+    )
+
+
+def advance(
+    connection: psycopg2.extensions.connection, table: str, counts: Counts, last_rowid: int | None = None
+) -> None:
+    """``save_progress`` in a transaction of its own."""
+    with transaction(connection), connection.cursor() as cursor:
+        save_progress(cursor, table, counts, last_rowid)
+
+
+def finish_load(connection: psycopg2.extensions.connection, spec: TableSpec) -> None:
+    """Mark the load finished, with the transaction horizon after all its writes and the table's row count."""
+    with transaction(connection), connection.cursor() as cursor:
+        cursor.execute(
+            sql.SQL(
+                # The oldest transaction still running, not our own: one that began before this point and
+                # commits after it must still count as a later write.
+                "UPDATE {checkpoint} SET finished = true, "
+                "finished_xid = txid_snapshot_xmin(txid_current_snapshot()) %% 4294967296, "
+                "target_rows = (SELECT count(*) FROM {target}), updated_at = now() WHERE table_name = %s"
+            ).format(checkpoint=CHECKPOINT, target=sql.Identifier(spec.target_schema, spec.name)),
+            (spec.name,),
+        )
+
+
+def untouched_since(connection: psycopg2.extensions.connection, spec: TableSpec, last: Checkpoint) -> bool:
+    """Whether the target table is as the finished load ``last`` left it.
+
+    It is when it has as many rows as that load left and none written by a transaction still running when
+    it finished or begun since: an insert or update gives a row such an xmin, and a delete changes the
+    count. Frozen rows read as the oldest xmin, so freezing changes nothing here.
+    """
+    if not last.finished or last.finished_xid is None:
+        return False
+    with transaction(connection), connection.cursor() as cursor:
+        cursor.execute(
+            sql.SQL(
+                # Past 2^30 transactions the 32-bit comparison could wrap: then the table is compared in full.
+                "SELECT count(*), coalesce(bool_or(age(t.xmin) <= age(%(xid)s::text::xid)), false) "
+                "OR age(%(xid)s::text::xid) > 1073741824 FROM {} AS t"
+            ).format(sql.Identifier(spec.target_schema, spec.name)),
+            {"xid": last.finished_xid},
+        )
+        count, written_since = cursor.fetchone()
+    return bool(count == last.target_rows and not written_since)
+
+
+def record_deferred_ddl(cursor: psycopg2.extensions.cursor, table: str, statements: list[str]) -> bool:
+    """Keep the statements that rebuild the table's keys, inside the transaction that drops them."""
+    cursor.execute(
+        sql.SQL("UPDATE {} SET deferred_ddl = %s WHERE table_name = %s").format(CHECKPOINT), (statements, table)
+    )
+    return bool(cursor.rowcount == 1)
+
+
+def lock_deferred_ddl(cursor: psycopg2.extensions.cursor, table: str) -> list[str]:
+    """The statements that rebuild the table's dropped keys (none when they are in place), row locked."""
+    cursor.execute(
+        sql.SQL("SELECT deferred_ddl FROM {} WHERE table_name = %s FOR UPDATE").format(CHECKPOINT), (table,)
+    )
+    row = cursor.fetchone()
+    return [] if row is None or row[0] is None else list(row[0])
+
+
+def clear_deferred_ddl(cursor: psycopg2.extensions.cursor, table: str) -> None:
+    """The keys are back: forget the statements, inside the transaction that rebuilt them."""
+    cursor.execute(
+        sql.SQL("UPDATE {} SET deferred_ddl = NULL WHERE table_name = %s").format(CHECKPOINT), (table,)
+    )
+
+
+def save_reject(
+    cursor: psycopg2.extensions.cursor, table: str, rowid: int, source_id: str | None, reason: str, raw: object
+) -> None:
+    """Keep one source row that could not be loaded, with its reason and the row as read."""
+    cursor.execute(_SAVE_REJECT, (table, rowid, source_id, reason, json.dumps(raw)))
+
+
+def set_aside(
+    spec: TableSpec, stage: sql.Composable, condition: sql.Composable, reason: sql.Composable, using: sql.Composable
+) -> sql.Composed:
+    """A statement moving staged rows that match ``condition`` into the rejects with ``reason``."""
+    return sql.SQL(
+        "WITH bad AS (DELETE FROM {stage} AS s {using} WHERE {condition} RETURNING s.*, {reason} AS reason) "
+        "INSERT INTO {rejects} (table_name, source_rowid, source_id, reason, raw) "
+        "SELECT {table}, bad._rowid, bad.id::text, bad.reason, jsonb_build_object({raw}) FROM bad {upsert}"
+    ).format(
+        stage=stage,
+        using=using,
+        condition=condition,
+        reason=reason,
+        rejects=REJECTS,
+        table=sql.Literal(spec.name),
+        # Under the source's column names, like the rows rejected while parsing.
+        raw=raw_json_fields(spec, "bad"),
+        upsert=_UPSERT_REJECT,
+    )
+
+
+def raw_json_fields(spec: TableSpec, alias: str) -> sql.Composed:
+    """The arguments of jsonb_build_object for a row of ``alias``, under the source's column names."""
+    return sql.SQL(", ").join(
+        sql.SQL("{}, {}.{}").format(sql.Literal(column.source), sql.Identifier(alias), sql.Identifier(column.target))
+        for column in spec.columns
+    )
+
+
+def rejected_rows(connection: psycopg2.extensions.connection, table: str) -> dict[int, str | None]:
+    """The table's rejected source rows: rowid -> the source id as read."""
+    with transaction(connection), connection.cursor() as cursor:
+        cursor.execute("SELECT to_regclass('migration.rejects') IS NOT NULL")
+        if not cursor.fetchone()[0]:
+            return {}
+        cursor.execute(
+            sql.SQL("SELECT source_rowid, source_id FROM {} WHERE table_name = %s").format(REJECTS), (table,)
+        )
+        return {int(rowid): source_id for rowid, source_id in cursor.fetchall()}
