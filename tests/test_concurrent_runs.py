@@ -9,6 +9,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -28,6 +29,7 @@ from crafted import (
     run_cli,
     write_catalog,
 )
+from test_dag import airflow_home  # noqa: F401  (a fixture)
 
 from sqlite_to_postgres.tables import TABLE_NAMES
 
@@ -189,3 +191,47 @@ def test_a_run_killed_while_rebuilding_keys_leaves_a_target_the_next_run_repairs
 
     _assert_converged(source, target_dsn, target)
     assert checkpoint(target, "film_work")["deferred_ddl"] is None
+
+
+@pytest.mark.slow
+@pytest.mark.airflow
+def test_a_command_line_run_beside_the_dag_both_succeed(
+    airflow_home: Path,  # noqa: F811  (the fixture imported from test_dag)
+    tmp_path: Path,
+    target_dsn: str,
+    target: psycopg2.extensions.connection,
+) -> None:
+    from test_dag import UPSTREAM, run_dag
+
+    source = _catalog(tmp_path / "catalog.sqlite")
+    cli_log = tmp_path / "cli.log"
+    cli = _start(source, target_dsn, cli_log, "--batch-size", "1", "--workers", "0")
+    outcome: dict[str, object] = {}
+    try:
+        _wait_until(lambda: _in_the_middle_of(target, "film_work"))
+        cli.send_signal(signal.SIGSTOP)
+        dag = threading.Thread(target=lambda: outcome.update(run=run_dag(airflow_home, source, target_dsn)))
+        dag.start()
+
+        def dag_connected() -> bool:
+            with target.cursor() as cursor:
+                cursor.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'sqlite_to_postgres%%' "
+                    "AND datname = current_database()"
+                )
+                count = int(cursor.fetchone()[0])
+            target.commit()
+            return count > 1
+
+        # The DAG's first task meets the paused run: it waits for film_work's load to end.
+        _wait_until(dag_connected, timeout=120, step=0.1)
+        time.sleep(1)
+    finally:
+        cli.send_signal(signal.SIGCONT)
+    _assert_clean(cli, cli_log)
+    dag.join(timeout=600)
+    run = outcome["run"]
+    assert run.returncode == 0, run.output[-5000:]  # type: ignore[attr-defined]
+    assert run.states == dict.fromkeys(UPSTREAM, "success"), run.output[-5000:]  # type: ignore[attr-defined]
+    assert "waiting for a run loading it" in run.output  # type: ignore[attr-defined]
+    _assert_converged(source, target_dsn, target)
