@@ -235,3 +235,41 @@ def test_a_command_line_run_beside_the_dag_both_succeed(
     assert run.states == dict.fromkeys(UPSTREAM, "success"), run.output[-5000:]  # type: ignore[attr-defined]
     assert "waiting for a run loading it" in run.output  # type: ignore[attr-defined]
     _assert_converged(source, target_dsn, target)
+
+
+def test_the_check_waits_for_a_load_in_progress_rather_than_judging_a_half_loaded_table(
+    tmp_path: Path, target_dsn: str, target: psycopg2.extensions.connection
+) -> None:
+    source = _catalog(tmp_path / "catalog.sqlite")
+    assert run_cli("migrate", "--sqlite", source, "--dsn", target_dsn).returncode == 0
+    # A "load" of genre in progress: it holds genre's lock, and the table is half-loaded until it ends.
+    loader = psycopg2.connect(target_dsn, application_name="a loader")
+    with loader.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_lock(x'51747067'::int, hashtext('content.genre'))")
+        cursor.execute("CREATE TEMP TABLE kept AS SELECT * FROM content.genre_film_work")
+        cursor.execute("DELETE FROM content.genre_film_work")
+    loader.commit()
+    try:
+        refused = run_cli("check", "--sqlite", source, "--dsn", target_dsn, "--lock-timeout", "1")
+        assert refused.returncode == 1 and "Traceback" not in refused.stderr
+        [error] = [line for line in refused.stderr.splitlines() if line.startswith("error:")]
+        assert "another run still holds the table after 1 s" in error and "a loader" in error
+        assert "missing" not in refused.stdout, "no verdict on a table being loaded"
+
+        waiting = subprocess.Popen(
+            [sys.executable, "-m", "sqlite_to_postgres", "check", "--sqlite", str(source), "--dsn", target_dsn],
+            cwd=PROJECT_ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        time.sleep(2)
+        with loader.cursor() as cursor:  # the load ends with every row in place
+            cursor.execute("INSERT INTO content.genre_film_work SELECT * FROM kept")
+        loader.commit()
+    finally:
+        loader.close()
+    out, err = waiting.communicate(timeout=120)
+    assert waiting.returncode == 0, out + err
+    assert "waiting for a run loading it: a loader" in err
+    assert "consistent" in out
