@@ -47,8 +47,10 @@ def migrate(
         source = stack.enter_context(open_source(sqlite_path))
         if check_file:
             progress.step("source", "checking the source")
-            check_source(source, [get_table(name) for name in options.tables])
-            progress.done("source")
+            try:
+                check_source(source, [get_table(name) for name in options.tables])
+            finally:
+                progress.done("source")
         preparer = stack.enter_context(BatchPreparer(sqlite_path, options.worker_count))
         target = stack.enter_context(open_target(dsn))
         if apply_ddl:

@@ -109,6 +109,7 @@ class _TableRun:
             return self.summary
         for table in plan.rebuild_first:
             log.warning("%s: an earlier load stopped before rebuilding the table's keys; rebuilding them", table)
+            self.progress.step(table, "rebuilding keys")
             other = get_table(table)
             restore_keys(self.target, other, partial(rowid_of, self.source, other))
         if plan.action is Action.RESUME:
@@ -134,6 +135,7 @@ class _TableRun:
                 unchanged = Counts(plan.rows, unchanged=plan.rows)
                 advance(self.target, table, unchanged, max_rowid(self.source, self.spec))
                 self.summary.add(unchanged)
+                self.progress.advance(table, plan.rows)
                 return
         self.progress.step(table, "loading", plan.rows)
         batches = prepared_batches(
