@@ -112,6 +112,7 @@ class _TableRun:
             self.progress.step(table, "rebuilding keys")
             other = get_table(table)
             restore_keys(self.target, other, partial(rowid_of, self.source, other))
+            self.progress.done(table)
         if plan.action is Action.RESUME:
             log.info("%s: resuming after %d rows committed by an earlier run", self.spec.name, plan.earlier.rows_read)
             self.summary.add(plan.earlier)
