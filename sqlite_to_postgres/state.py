@@ -120,20 +120,17 @@ def start_load(
         )
 
 
+_COUNT_NAMES = tuple(counts_field.name for counts_field in fields(Counts))
+_ADD_COUNTS = sql.SQL(", ").join(sql.SQL("{0} = {0} + %s").format(sql.Identifier(name)) for name in _COUNT_NAMES)
+_SAVE_PROGRESS = sql.SQL("UPDATE {} SET {}, last_rowid = coalesce(%s, last_rowid), updated_at = now() WHERE table_name = %s").format(
+    CHECKPOINT, _ADD_COUNTS
+)
+
+
 def save_progress(cursor: psycopg2.extensions.cursor, table: str, counts: Counts, last_rowid: int | None) -> None:
     """Add ``counts`` to the table's checkpoint (and move its resume point), inside the caller's transaction."""
-    names = [counts_field.name for counts_field in fields(Counts)]
-    assignments = [sql.SQL("{0} = {0} + %s").format(sql.Identifier(name)) for name in names]
-    values: list[Any] = [getattr(counts, name) for name in names]
-    if last_rowid is not None:
-        assignments.append(sql.SQL("last_rowid = %s"))
-        values.append(last_rowid)
-    cursor.execute(
-        sql.SQL("UPDATE {} SET {}, updated_at = now() WHERE table_name = %s").format(
-            CHECKPOINT, sql.SQL(", ").join(assignments)
-        ),
-        (*values, table),
-    )
+    values: list[Any] = [getattr(counts, name) for name in _COUNT_NAMES]
+    cursor.execute(_SAVE_PROGRESS, (*values, last_rowid, table))
 
 
 def advance(
