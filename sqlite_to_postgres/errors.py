@@ -44,3 +44,12 @@ class RejectThresholdExceeded(MigrationError):
 
 class ConsistencyError(MigrationError):
     """PostgreSQL does not hold what SQLite holds."""
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of an error's message, or its type's name when it has none: for one-line reports.
+
+    Drivers' messages run on with detail and hint lines; the first line says what went wrong.
+    """
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
