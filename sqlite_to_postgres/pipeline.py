@@ -20,6 +20,7 @@ import psycopg2.extensions
 from psycopg2 import sql
 
 from .connections import open_source, open_target, source_fingerprint
+from .digests import changed_chunks, chunk_digits, source_summary, target_summary
 from .errors import MigrationError, RejectThresholdExceeded, TargetError
 from .extract import (
     check_source,
@@ -34,7 +35,6 @@ from .extract import (
     unique_as_written,
     unmapped_data,
 )
-from .fingerprint import changed_chunks, chunk_digits, source_summary, target_summary
 from .keys import defer_keys, keys_deferred, restore_keys
 from .load import (
     CHECKPOINT,

@@ -1,4 +1,4 @@
-"""One text-table renderer: the run summary and the consistency report print exactly as before it was shared."""
+"""One text-table renderer: the run summary and the check's report print exactly as before it was shared."""
 
 from __future__ import annotations
 
@@ -24,7 +24,9 @@ def test_names_align_left_and_counts_right_under_a_rule() -> None:
 def test_summary_table_is_the_one_the_readme_shows() -> None:
     # Times chosen to give the README's rates: 26 rows at 4,506 rows/s, 13,205 in all at 40,942 rows/s.
     genre = TableSummary("genre", rows_read=26, inserted=26, seconds=26 / 4506.2)
-    links = TableSummary("person_film_work", rows_read=13_179, inserted=13_179, seconds=13_205 / 40_942.2 - 26 / 4506.2)
+    links = TableSummary(
+        "person_film_work", rows_read=13_179, inserted=13_179, seconds=13_205 / 40_942.2 - 26 / 4506.2
+    )
 
     printed = format_summaries([genre, links]).splitlines()
 
@@ -96,7 +98,8 @@ def test_consistency_report_text_is_unchanged_byte_for_byte() -> None:
         "table   source  target  matched  missing  extra  differing  rejected  chunks differing   result\n"
         "------  ------  ------  -------  -------  -----  ---------  --------  ----------------  -------\n"
         "genre       26      26       26        0      0          0         0              0/16       ok\n"
-        "person   5,000   5,001    4,997        1      2          2         0             3/256  DIFFERS" + details
+        "person   5,000   5,001    4,997        1      2          2         0             3/256  DIFFERS"
+        + details
     )
     assert ConsistencyReport(tables).format() == (
         "Consistency check (full): NOT consistent\n"
