@@ -47,10 +47,7 @@ class Source:
             f"CASE WHEN typeof({source_id}) = 'text' AND {source_id} GLOB '{CANONICAL_UUID_GLOB}' "
             f"THEN {source_id} ELSE {UUID_KEY_FUNCTION}({source_id}) END"
         )
-        self.query = (
-            f"SELECT {sort_key} AS sort_key, rowid, {columns} "
-            f"FROM {quote(spec.name)} ORDER BY sort_key COLLATE BINARY"
-        )
+        self.query = f"SELECT {sort_key} AS sort_key, rowid, {columns} FROM {quote(spec.name)}"
 
     def count(self) -> int:
         try:
@@ -65,14 +62,16 @@ class Source:
         source_id = self.rejects[rowid]
         return source_id is None or source_id in (raw_id, key)
 
-    def rows(self, rejected: list[int]) -> Iterator[Row]:
-        """Every row not set aside, sorted by canonical id; ``rejected[0]`` counts the ones set aside.
+    def rows(self, rejected: list[int], *, sort: bool = True) -> Iterator[Row]:
+        """Every row not set aside, sorted by canonical id unless ``sort`` is false; ``rejected[0]`` counts
+        the ones set aside.
 
         Rows whose id is no uuid come first, with key ''.
         """
+        # SQLite sorts with its external sorter (bounded memory, spilling to temp files) on the key.
+        query = f"{self.query} ORDER BY sort_key COLLATE BINARY" if sort else self.query
         try:
-            # SQLite sorts with its external sorter (bounded memory, spilling to temp files) on the key.
-            cursor = self.connection.execute(self.query)
+            cursor = self.connection.execute(query)
             while batch := cursor.fetchmany(self.batch_size):
                 for sort_key, rowid, *values in batch:
                     raw_id = values[self.id_index]
@@ -92,4 +91,5 @@ class Source:
 
     def chunks(self, digits: int, rejected: list[int]) -> ChunkSummary:
         """The digest of each chunk of canonical rows (chunk: the canonical id's first ``digits``)."""
-        return summarise((row.key[:digits], row.values) for row in self.rows(rejected))
+        # A digest is a sum, the same in any order: the rows are read as they lie, unsorted.
+        return summarise((row.key[:digits], row.values) for row in self.rows(rejected, sort=False))
