@@ -108,7 +108,8 @@ def summary_query(spec: TableSpec, values: Sequence[sql.Composable]) -> sql.Comp
     text; its one parameter is the chunk digits. Rows: (chunk, rows, sum of hashes)."""
     aliases = [sql.Identifier(f"c{i}") for i in range(len(values))]
     # OFFSET 0 keeps the subquery from being merged into the outer one, which would render each value
-    # once per mention in the encoding (twice); rendered once, the scan took 5 to 25% less time (measured).
+    # once per mention in the encoding (twice); rendered once, a scan of the real catalog's larger tables
+    # took 7 to 24% less time (measured in alternating runs).
     return sql.SQL(
         "SELECT left(id::text, %s), count(*), sum({row_hash}) "
         "FROM (SELECT id, {rendered} FROM {table} OFFSET 0) AS rendered GROUP BY 1"
