@@ -12,9 +12,9 @@ from functools import partial
 import psycopg2
 import psycopg2.extensions
 
+from .digests import changed_chunks, source_summary, target_summary
 from .errors import TargetError, first_line
 from .extract import duplicate_ids, read_rows, rowid_ranges, unique_as_written
-from .fingerprint import changed_chunks, source_summary, target_summary
 from .load import BatchResult
 from .tables import TableSpec
 from .workers import BatchPreparer, BatchTask, PreparedBatch

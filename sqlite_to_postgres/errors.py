@@ -47,6 +47,9 @@ class ConsistencyError(MigrationError):
 
 
 def first_line(error: BaseException) -> str:
-    """The first line of an error's message (drivers add context lines people need not read), or its type."""
+    """The first line of an error's message, or its type's name when it has none: for one-line reports.
+
+    Drivers' messages run on with detail and hint lines; the first line says what went wrong.
+    """
     text = str(error).strip()
     return text.splitlines()[0] if text else type(error).__name__

@@ -239,12 +239,13 @@ def raw_json_fields(spec: TableSpec, alias: str) -> sql.Composed:
 
 
 def rejected_rows(connection: psycopg2.extensions.connection, table: str) -> dict[int, str | None]:
-    """The table's rejected source rows: rowid -> the source id as read."""
-    with transaction(connection), connection.cursor() as cursor:
+    """The table's rejected source rows, rowid -> source id as read, in the caller's transaction (a check's snapshot)."""
+    with connection.cursor() as cursor:
         cursor.execute("SELECT to_regclass('migration.rejects') IS NOT NULL")
         if not cursor.fetchone()[0]:
             return {}
         cursor.execute(
             sql.SQL("SELECT source_rowid, source_id FROM {} WHERE table_name = %s").format(REJECTS), (table,)
         )
-        return {int(rowid): source_id for rowid, source_id in cursor.fetchall()}
+        # Held in memory: bounded by the migration's reject limit (1% of rows by default), not by table size.
+        return {int(rowid): source_id for rowid, source_id in cursor}

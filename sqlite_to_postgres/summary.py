@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .state import Counts
+from .text_table import render_table
 
 
 @dataclass(slots=True)
@@ -82,15 +83,6 @@ def format_summaries(summaries: Sequence[TableSummary]) -> str:
                 f"{read_now / seconds if seconds else 0:,.0f}",
             )
         )
-    widths = [max(len(str(row[i])) for row in [_COLUMNS, *rows]) for i in range(len(_COLUMNS))]
-    lines = [
-        "  ".join(
-            cell.ljust(w) if i == 0 else cell.rjust(w)
-            for i, (cell, w) in enumerate(zip(r, widths, strict=True))
-        )
-        for r in [_COLUMNS, *rows]
-    ]
-    lines.insert(1, "  ".join("-" * w for w in widths))
     notes = [
         f"{s.table}: column {column} has data in {count:,} rows but no target column; it was not loaded"
         for s in summaries
@@ -104,4 +96,4 @@ def format_summaries(summaries: Sequence[TableSummary]) -> str:
     notes += [
         f"{s.table}: {s.rejected:,} rows rejected; see migration.rejects" for s in summaries if s.rejected
     ]
-    return "\n".join(lines + notes)
+    return "\n".join([render_table(_COLUMNS, rows), *notes])

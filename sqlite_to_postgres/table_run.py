@@ -19,9 +19,9 @@ import psycopg2.extensions
 
 from .batches import changed_chunk_keys, prepared_batches, run_in_order, target_error
 from .connections import source_fingerprint
+from .digests import chunk_digits
 from .errors import RejectThresholdExceeded
 from .extract import check_source_table, max_rowid, read_ids, rowid_of, unmapped_data
-from .fingerprint import chunk_digits
 from .keys import defer_keys, restore_keys
 from .load import LoadMode, TableLoader, delete_missing, reject_orphans
 from .lock import holding, load_locks

@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from types import TracebackType
 
 from .connections import open_source
+from .digests import chunk_of
 from .extract import read_rows
-from .fingerprint import chunk_of
 from .load import Batch
 from .tables import get_table
 from .transform import CANONICAL_UUID, to_copy_lines, to_records

@@ -16,8 +16,8 @@ from psycopg2.extensions import make_dsn, parse_dsn
 from real_catalog import REAL_COUNTS
 
 from sqlite_to_postgres import connections
+from sqlite_to_postgres.digests import changed_chunks, chunk_digits, source_summary, target_summary
 from sqlite_to_postgres.extract import count_rows, read_rows
-from sqlite_to_postgres.fingerprint import changed_chunks, chunk_digits, source_summary, target_summary
 from sqlite_to_postgres.options import RunOptions
 from sqlite_to_postgres.pipeline import migrate
 from sqlite_to_postgres.tables import TABLE_NAMES, TABLES

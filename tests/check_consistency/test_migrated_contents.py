@@ -1,6 +1,6 @@
 """After a migration, PostgreSQL holds every row of the SQLite file, value for value.
 
-Written apart from ``verify.py`` on purpose: both sides are read here and normalised
+Written apart from ``verify`` on purpose: both sides are read here and normalised
 with the standard library only, so these tests also check the checker, which must
 agree with them (``test_check_passes_right_after_a_migration``).
 """

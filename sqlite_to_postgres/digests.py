@@ -1,0 +1,161 @@
+"""Chunk digests: each side of a table summarised per chunk of ids, so only chunks that differ are read again.
+
+Two users: a re-run parses and loads only the chunks whose digests differ (``source_summary`` and
+``target_summary`` below), and ``check --fast`` compares row by row only those chunks (``verify``,
+which feeds its canonical renderings of each value through the same ``summarise`` and ``summary_query``).
+
+A chunk is the rows whose id starts with the same ``chunk_digits`` hex digits. Its digest is
+(row count, sum of a 64-bit hash of each row): a sum does not depend on row order, so the source is
+read in whatever order it lies and PostgreSQL needs no sort. Equal digests mean equal rows, bar a
+64-bit hash collision; unequal digests only cost reading the chunk again, never a wrong answer.
+
+The row encoding is written twice, once in Python (``summarise``) and once in SQL (``_row_hash_sql``),
+side by side below; tests/test_digests.py proves them equal on values chosen to trip them up.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Iterable, Sequence
+
+import psycopg2.extensions
+from psycopg2 import sql
+
+from .extract import SourceRow
+from .tables import TableSpec
+
+# A differing chunk costs reading its rows again: chunks of about this many rows keep that cheap, while
+# a table of a million rows still has a few hundred chunks, few enough to hold and compare in memory.
+CHUNK_ROWS = 2_000
+# A chunk is a prefix of the uuid before its first hyphen, so a range of ids is at most 8 hex digits.
+MAX_CHUNK_DIGITS = 8
+# The chunk of an id that is not text: it can match no chunk of the target, so its rows always load.
+NO_CHUNK = "?"
+
+ChunkSummary = dict[str, tuple[int, int]]
+"""Chunk (the ids' leading hex digits) -> (rows, sum of the rows' 64-bit hashes)."""
+
+
+def chunk_digits(rows: int) -> int:
+    """How many leading hex digits of the id make chunks of about CHUNK_ROWS rows."""
+    return max(1, min(MAX_CHUNK_DIGITS, round(math.log(max(rows / CHUNK_ROWS, 1), 16))))
+
+
+def chunk_of(source_id: object, digits: int) -> str:
+    """The chunk a source row falls in: the leading digits of its id as written (so an id in capitals
+    falls in a chunk the target cannot have, and its rows load as usual)."""
+    return source_id[:digits] if type(source_id) is str else NO_CHUNK
+
+
+# --------------------------------------------------------------------------- the row encoding
+#
+# Each value is written as <length>:<text>, NULL as "-", and the values are joined by a tab, so no text
+# can pass for two values or for NULL. The row's hash is the first 8 bytes of the md5 of that text (UTF-8),
+# read as a signed 64-bit integer, which PostgreSQL's bigint holds and sums exactly (as numeric).
+# Python's len and PostgreSQL's length both count characters (code points), not bytes.
+
+# Python side.
+
+
+def summarise(rows: Iterable[tuple[str, Iterable[object]]]) -> ChunkSummary:
+    """The digest of each chunk of ``(chunk, values)`` rows, in one pass in any order."""
+    md5 = hashlib.md5
+    counts: dict[str, int] = {}
+    sums: dict[str, int] = {}
+    for chunk, values in rows:
+        # A re-run's per-row loop: kept flat, with text (most values) written out inline.
+        text = "\t".join(
+            [f"{len(value)}:{value}" if type(value) is str else _not_text(value) for value in values]
+        )
+        row_hash = int.from_bytes(
+            md5(text.encode("utf-8", "surrogateescape"), usedforsecurity=False).digest()[:8],
+            "big",
+            signed=True,
+        )
+        counts[chunk] = counts.get(chunk, 0) + 1
+        sums[chunk] = sums.get(chunk, 0) + row_hash
+    return {chunk: (count, sums[chunk]) for chunk, count in counts.items()}
+
+
+def _not_text(value: object) -> str:
+    if value is None:
+        return "-"
+    if type(value) is float:
+        # PostgreSQL prints 9.0 as "9" and otherwise (below 1e15) the same shortest text as repr.
+        text = repr(value).removesuffix(".0")
+    elif type(value) is int:
+        text = str(value)
+    else:
+        # A blob, text that is not UTF-8, a value verify could not parse: no stored value encodes to "!"
+        # (each is "-" or length-prefixed), so the chunk always differs and is read again.
+        return "!"
+    return f"{len(text)}:{text}"
+
+
+# SQL side: ``values`` are text expressions, one per column.
+
+
+def _row_hash_sql(values: Sequence[sql.Composable]) -> sql.Composable:
+    text = sql.SQL(" || E'\\t' || ").join(
+        sql.SQL("coalesce(length({v}) || ':' || {v}, '-')").format(v=value) for value in values
+    )
+    return sql.SQL("('x' || left(md5({}), 16))::bit(64)::bigint").format(text)
+
+
+def summary_query(spec: TableSpec, values: Sequence[sql.Composable]) -> sql.Composable:
+    """The query for the digest of each chunk of the target table, ``values`` rendering its columns as
+    text; its one parameter is the chunk digits. Rows: (chunk, rows, sum of hashes)."""
+    aliases = [sql.Identifier(f"c{i}") for i in range(len(values))]
+    # OFFSET 0 keeps the subquery from being merged into the outer one, which would render each value
+    # once per mention in the encoding (twice); rendered once, a scan of the real catalog's larger tables
+    # took 7 to 24% less time (measured in alternating runs).
+    return sql.SQL(
+        "SELECT left(id::text, %s), count(*), sum({row_hash}) "
+        "FROM (SELECT id, {rendered} FROM {table} OFFSET 0) AS rendered GROUP BY 1"
+    ).format(
+        row_hash=_row_hash_sql(aliases),
+        rendered=sql.SQL(", ").join(
+            sql.SQL("{} AS {}").format(value, alias) for value, alias in zip(values, aliases, strict=True)
+        ),
+        table=sql.Identifier(spec.target_schema, spec.name),
+    )
+
+
+def fetch_summary(cursor: psycopg2.extensions.cursor, query: sql.Composable, digits: int) -> ChunkSummary:
+    """Run a ``summary_query`` and collect its rows."""
+    cursor.execute(query, (digits,))
+    return {chunk: (int(count), int(total)) for chunk, count, total in cursor}
+
+
+# --------------------------------------------------------------------------- the re-run's digests
+
+
+def source_summary(rows: Iterable[SourceRow], digits: int) -> ChunkSummary:
+    """The digests of ``(rowid, id, ...)`` source rows, from the raw SQLite values without parsing them.
+
+    For a well-formed legacy row (a canonical lowercase uuid, ``+00`` timestamps as PostgreSQL prints
+    them) the raw text is what ``target_summary`` renders; any other spelling only makes its chunk
+    differ, and that chunk is loaded as usual: a mismatch costs time, never correctness.
+    """
+    return summarise((chunk_of(row[1], digits), row[1:]) for row in rows)
+
+
+def target_summary(connection: psycopg2.extensions.connection, spec: TableSpec, digits: int) -> ChunkSummary:
+    """The same digests of the target table, each value as ``::text``, computed by PostgreSQL in one scan."""
+    query = summary_query(
+        spec, [sql.SQL("{}::text").format(sql.Identifier(column.target)) for column in spec.columns]
+    )
+    with connection.cursor() as cursor:
+        # The renderings must match the source's text: UTC offsets as +00, ISO dates, shortest floats.
+        cursor.execute(
+            "SET LOCAL TimeZone = 'UTC'; SET LOCAL DateStyle = 'ISO'; SET LOCAL extra_float_digits = 1"
+        )
+        summary = fetch_summary(cursor, query, digits)
+    connection.rollback()  # only reads, and SET LOCAL must not outlive them
+    return summary
+
+
+def changed_chunks(source: ChunkSummary, target: ChunkSummary) -> set[str]:
+    """Chunks whose rows differ between the two sides, either way."""
+    return {chunk for chunk in source.keys() | target.keys() if source.get(chunk) != target.get(chunk)}

@@ -1,0 +1,95 @@
+"""The SQLite side of a check: one table's rows in canonical id order, less the rows set aside."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+
+from ..digests import ChunkSummary, summarise
+from ..errors import ConsistencyError, SourceError
+from ..extract import quote, tolerant_text
+from ..tables import Column, TableSpec
+from .normalise import CANONICAL_UUID_GLOB, Row, normaliser
+
+# Registered on the SQLite connection; the name is long so it cannot shadow a user's function.
+UUID_KEY_FUNCTION = "sqlite_to_postgres_verify_uuid_key"
+
+
+class UndecodableSource(Exception):
+    """The table holds text that is not UTF-8: it must be read again with the tolerant decoder."""
+
+
+def id_column(spec: TableSpec) -> Column:
+    """The column rows are ordered and matched by."""
+    for column in spec.columns:
+        if column.target == "id":
+            return column
+    raise ConsistencyError("the table has no id column to order rows by", table=spec.name)
+
+
+class Source:
+    """One table of the SQLite file, ``rejects`` (source rowid -> source id) being the rows set aside."""
+
+    def __init__(
+        self, connection: sqlite3.Connection, spec: TableSpec, rejects: dict[int, str | None], batch_size: int
+    ) -> None:
+        self.connection = connection
+        self.spec = spec
+        self.rejects = rejects
+        self.batch_size = batch_size
+        self.normalisers = [normaliser(column) for column in spec.columns]
+        ids = id_column(spec)
+        self.id_index = spec.columns.index(ids)
+        columns = ", ".join(quote(column) for column in spec.source_columns)
+        source_id = quote(ids.source)
+        # typeof: GLOB would match a blob holding the same bytes, which the migration refuses as no uuid.
+        sort_key = (
+            f"CASE WHEN typeof({source_id}) = 'text' AND {source_id} GLOB '{CANONICAL_UUID_GLOB}' "
+            f"THEN {source_id} ELSE {UUID_KEY_FUNCTION}({source_id}) END"
+        )
+        self.query = f"SELECT {sort_key} AS sort_key, rowid, {columns} FROM {quote(spec.name)}"
+
+    def count(self) -> int:
+        try:
+            return int(self.connection.execute(f"SELECT count(*) FROM {quote(self.spec.name)}").fetchone()[0])
+        except sqlite3.DatabaseError as error:
+            raise SourceError(f"cannot count rows: {error}", table=self.spec.name) from error
+
+    def _is_rejected(self, rowid: int, raw_id: object, key: str | None) -> bool:
+        if rowid not in self.rejects:
+            return False
+        # The rowid alone could name another row if the file changed since the migration; the id confirms it.
+        source_id = self.rejects[rowid]
+        return source_id is None or source_id in (raw_id, key)
+
+    def rows(self, rejected: list[int], *, sort: bool = True) -> Iterator[Row]:
+        """Every row not set aside, sorted by canonical id unless ``sort`` is false; ``rejected[0]`` counts
+        the ones set aside.
+
+        Rows whose id is no uuid come first, with key ''.
+        """
+        # SQLite sorts with its external sorter (bounded memory, spilling to temp files) on the key.
+        query = f"{self.query} ORDER BY sort_key COLLATE BINARY" if sort else self.query
+        try:
+            cursor = self.connection.execute(query)
+            while batch := cursor.fetchmany(self.batch_size):
+                for sort_key, rowid, *values in batch:
+                    raw_id = values[self.id_index]
+                    if self._is_rejected(rowid, raw_id, sort_key):
+                        rejected[0] += 1
+                        continue
+                    canonical = tuple(
+                        normalise(value) for normalise, value in zip(self.normalisers, values, strict=True)
+                    )
+                    yield Row(sort_key or "", canonical, rowid, raw_id)
+        except sqlite3.OperationalError as error:
+            if "decode" in str(error) and self.connection.text_factory is not tolerant_text:
+                raise UndecodableSource from error
+            raise SourceError(f"cannot read rows: {error}", table=self.spec.name) from error
+        except sqlite3.DatabaseError as error:
+            raise SourceError(f"cannot read rows: {error}", table=self.spec.name) from error
+
+    def chunks(self, digits: int, rejected: list[int]) -> ChunkSummary:
+        """The digest of each chunk of canonical rows (chunk: the canonical id's first ``digits``)."""
+        # A digest is a sum, the same in any order: the rows are read as they lie, unsorted.
+        return summarise((row.key[:digits], row.values) for row in self.rows(rejected, sort=False))
