@@ -21,9 +21,9 @@ from typing import Any
 import psycopg2
 import psycopg2.extensions
 import pytest
-from airflow_connections import connections_env
 
 from sqlite_to_postgres.tables import TABLE_NAMES
+from tests.support.airflow_connections import connections_env
 
 pytestmark = pytest.mark.airflow
 

@@ -9,10 +9,10 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from real_catalog import REAL_COUNTS
+from sqlite_to_postgres.generate import TABLE_ORDER, generate_catalog
 
 from sqlite_to_postgres.errors import MigrationError
-from sqlite_to_postgres.generate import TABLE_ORDER, generate_catalog
+from tests.support.real_catalog import REAL_COUNTS
 
 TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.(\d{3,6})\+00")
 # Characters a text protocol such as COPY must escape.

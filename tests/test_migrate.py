@@ -13,7 +13,6 @@ import psycopg2
 import psycopg2.extensions
 import pytest
 from psycopg2.extensions import make_dsn, parse_dsn
-from real_catalog import REAL_COUNTS
 
 from sqlite_to_postgres import connections
 from sqlite_to_postgres.extract import count_rows, read_rows
@@ -21,6 +20,7 @@ from sqlite_to_postgres.fingerprint import changed_chunks, chunk_digits, source_
 from sqlite_to_postgres.pipeline import migrate
 from sqlite_to_postgres.tables import TABLE_NAMES, TABLES
 from sqlite_to_postgres.transform import parse_date, parse_float, parse_timestamp, parse_uuid
+from tests.support.real_catalog import REAL_COUNTS
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 

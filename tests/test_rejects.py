@@ -7,7 +7,10 @@ from typing import Any
 
 import psycopg2.extensions
 import pytest
-from crafted import (
+
+from sqlite_to_postgres.errors import RejectThresholdExceeded
+from sqlite_to_postgres.pipeline import RejectLimit, migrate
+from tests.support.crafted import (
     SMALL_COUNTS,
     NotUtf8,
     content_counts,
@@ -25,9 +28,6 @@ from crafted import (
     uid,
     write_catalog,
 )
-
-from sqlite_to_postgres.errors import RejectThresholdExceeded
-from sqlite_to_postgres.pipeline import RejectLimit, migrate
 
 NO_LIMIT = RejectLimit(max_rows=None, max_fraction=None)
 
