@@ -22,9 +22,7 @@ from .errors import MigrationError
 from .extract import SourceRow
 from .models import FilmWork, Genre, GenreFilmWork, Person, PersonFilmWork, Record
 from .values import (
-    COPY_NULL as NULL,
-)
-from .values import (
+    COPY_NULL,
     copy_float,
     escaped,
     is_canonical_uuid,
@@ -79,8 +77,8 @@ def render_genre(record: Genre) -> str:
     created = record.created
     modified = record.modified
     return (
-        f"{record.id}\t{name}\t{NULL if description is None else description}"
-        f"\t{NULL if created is None else created}\t{NULL if modified is None else modified}\n"
+        f"{record.id}\t{name}\t{COPY_NULL if description is None else description}"
+        f"\t{COPY_NULL if created is None else created}\t{COPY_NULL if modified is None else modified}\n"
     )
 
 
@@ -106,7 +104,7 @@ def render_person(record: Person) -> str:
     modified = record.modified
     return (
         f"{record.id}\t{full_name}"
-        f"\t{NULL if created is None else created}\t{NULL if modified is None else modified}\n"
+        f"\t{COPY_NULL if created is None else created}\t{COPY_NULL if modified is None else modified}\n"
     )
 
 
@@ -147,10 +145,10 @@ def render_film_work(record: FilmWork) -> str:
     created = record.created
     modified = record.modified
     return (
-        f"{record.id}\t{title}\t{NULL if description is None else description}"
-        f"\t{NULL if creation_date is None else creation_date.isoformat()}"
-        f"\t{NULL if rating is None else copy_float(rating)}\t{film_type}"
-        f"\t{NULL if created is None else created}\t{NULL if modified is None else modified}\n"
+        f"{record.id}\t{title}\t{COPY_NULL if description is None else description}"
+        f"\t{COPY_NULL if creation_date is None else creation_date.isoformat()}"
+        f"\t{COPY_NULL if rating is None else copy_float(rating)}\t{film_type}"
+        f"\t{COPY_NULL if created is None else created}\t{COPY_NULL if modified is None else modified}\n"
     )
 
 
@@ -169,7 +167,7 @@ def parse_genre_film_work(row: SourceRow) -> GenreFilmWork:
 
 def render_genre_film_work(record: GenreFilmWork) -> str:
     created = record.created
-    return f"{record.id}\t{record.film_work_id}\t{record.genre_id}\t{NULL if created is None else created}\n"
+    return f"{record.id}\t{record.film_work_id}\t{record.genre_id}\t{COPY_NULL if created is None else created}\n"
 
 
 def parse_person_film_work(row: SourceRow) -> PersonFilmWork:
@@ -193,7 +191,7 @@ def render_person_film_work(record: PersonFilmWork) -> str:
     created = record.created
     return (
         f"{record.id}\t{record.film_work_id}\t{record.person_id}\t{role}"
-        f"\t{NULL if created is None else created}\n"
+        f"\t{COPY_NULL if created is None else created}\n"
     )
 
 
