@@ -12,7 +12,7 @@ import pytest
 
 from sqlite_to_postgres.errors import MigrationError
 from sqlite_to_postgres.sample import expected_counts, generate_catalog
-from sqlite_to_postgres.sample.rows import RECIPES
+from sqlite_to_postgres.sample.recipes import RECIPES
 from sqlite_to_postgres.tables import TABLES
 from tests.conftest import SAMPLE_SQLITE
 from tests.support.real_catalog import REAL_COUNTS

@@ -7,7 +7,7 @@ exactly S times while memory stays that of one block. A tool for tests and bench
 stage of the migration: ``python -m sqlite_to_postgres generate --out X --scale S``.
 
 - ``measured``: the real catalog's shape; ``words`` and ``text``: the sample text;
-- ``links``: one block's ids and links; ``rows``: each table's rows (its recipe);
+- ``links``: one block's ids and links; ``recipes``: each table's rows;
 - ``catalog``: the file, its tables and columns taken from the source DDL.
 """
 

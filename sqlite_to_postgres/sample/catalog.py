@@ -14,7 +14,7 @@ from ..extract import quote, source_columns
 from ..schema import SOURCE_DDL
 from ..tables import TABLES
 from .links import plan
-from .rows import RECIPES, Recipe, Row, clocks
+from .recipes import RECIPES, Recipe, Row, clocks
 
 
 def _check_arguments(target: Path, scale: int, seed: int, overwrite: bool) -> None:
@@ -57,7 +57,7 @@ def _recipe(table: str) -> Recipe:
         return RECIPES[table]
     except KeyError:
         raise MigrationError(
-            f"no sample rows for table {table!r}: add its recipe to sample/rows.py"
+            f"no sample rows for table {table!r}: add its recipe to sample/recipes.py"
         ) from None
 
 
