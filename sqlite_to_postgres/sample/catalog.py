@@ -42,7 +42,8 @@ def _write(connection: sqlite3.Connection, scale: int, seed: int) -> dict[str, i
     cursor.execute("BEGIN")
     for index in range(scale):
         # A stream per block: block 0 is the same at every scale, and a block's memory is freed
-        # before the next is drawn.
+        # before the next is drawn. The name is the generator's old module path, kept: another name
+        # would draw other catalogs, db.sqlite included.
         rng = random.Random(f"sqlite_to_postgres.generate:{seed}:{index}")
         block = plan(rng, index)
         for table, recipe in recipes.items():
