@@ -164,7 +164,7 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from .generate import generate_catalog
+    from .sample import generate_catalog
 
     counts = generate_catalog(args.out, scale=args.scale, seed=args.seed, overwrite=args.force)
     print(f"Wrote {sum(counts.values()):,} rows to {args.out}: " + ", ".join(f"{t} {n:,}" for t, n in counts.items()))

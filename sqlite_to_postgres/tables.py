@@ -1,7 +1,8 @@
 """The catalog's tables as data: how each source column maps onto the target.
 
-Adding a table is one dataclass in ``models`` and one entry in ``TABLES``; the
-pipeline reads everything it needs from here.
+Adding a table is one dataclass in ``models``, one entry in ``TABLES`` and its
+row code in ``rows`` (a test fails until it is there); the pipeline reads
+everything else it needs from here.
 """
 
 from __future__ import annotations

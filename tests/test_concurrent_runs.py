@@ -17,7 +17,9 @@ from pathlib import Path
 import psycopg2
 import psycopg2.extensions
 import pytest
-from crafted import (
+
+from sqlite_to_postgres.tables import TABLE_NAMES
+from tests.support.crafted import (
     PROJECT_ROOT,
     checkpoint,
     content_counts,
@@ -29,9 +31,7 @@ from crafted import (
     run_cli,
     write_catalog,
 )
-from test_dag import airflow_home  # noqa: F401  (a fixture)
-
-from sqlite_to_postgres.tables import TABLE_NAMES
+from tests.test_dag import UPSTREAM, airflow_home, airflow_settings_home, run_dag  # noqa: F401  (fixtures)
 
 ROWS = 300  # per table: at one row per batch, long enough to pause a run in the middle of any table
 
@@ -201,8 +201,6 @@ def test_a_command_line_run_beside_the_dag_both_succeed(
     target_dsn: str,
     target: psycopg2.extensions.connection,
 ) -> None:
-    from test_dag import UPSTREAM, run_dag
-
     source = _catalog(tmp_path / "catalog.sqlite")
     cli_log = tmp_path / "cli.log"
     cli = _start(source, target_dsn, cli_log, "--batch-size", "1", "--workers", "0")

@@ -1,4 +1,4 @@
-"""The synthetic catalog: the real catalog's shape at scale 1, exact multiples above, reproducible."""
+"""The sample catalog: the real catalog's shape at scale 1, exact multiples above, reproducible."""
 
 from __future__ import annotations
 
@@ -9,10 +9,13 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from real_catalog import REAL_COUNTS
 
 from sqlite_to_postgres.errors import MigrationError
-from sqlite_to_postgres.generate import TABLE_ORDER, generate_catalog
+from sqlite_to_postgres.sample import expected_counts, generate_catalog
+from sqlite_to_postgres.sample.recipes import RECIPES
+from sqlite_to_postgres.tables import TABLES
+from tests.conftest import SAMPLE_SQLITE
+from tests.support.real_catalog import REAL_COUNTS
 
 TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.(\d{3,6})\+00")
 # Characters a text protocol such as COPY must escape.
@@ -39,7 +42,7 @@ def _dump(path: Path) -> list[tuple[object, ...]]:
     try:
         return [
             (table, *row)
-            for table in TABLE_ORDER
+            for table in TABLES
             for row in connection.execute(f"SELECT rowid, * FROM {table} ORDER BY rowid")
         ]
     finally:
@@ -50,8 +53,14 @@ def test_scale_1_has_the_real_row_counts(tmp_path: Path) -> None:
     path = tmp_path / "db.sqlite"
     assert generate_catalog(path) == REAL_COUNTS
     connection = sqlite3.connect(path)
-    assert {table: _count(connection, table) for table in TABLE_ORDER} == REAL_COUNTS
+    assert {table: _count(connection, table) for table in TABLES} == REAL_COUNTS
     connection.close()
+
+
+def test_every_table_has_a_recipe_and_the_counts_follow_the_real_ones() -> None:
+    assert set(RECIPES) == set(TABLES)
+    assert expected_counts(1) == REAL_COUNTS
+    assert expected_counts(3) == {table: 3 * count for table, count in REAL_COUNTS.items()}
 
 
 def test_scale_2_doubles_every_table(tmp_path: Path) -> None:
@@ -59,7 +68,7 @@ def test_scale_2_doubles_every_table(tmp_path: Path) -> None:
     expected = {table: 2 * count for table, count in REAL_COUNTS.items()}
     assert generate_catalog(path, scale=2) == expected
     connection = sqlite3.connect(path)
-    assert {table: _count(connection, table) for table in TABLE_ORDER} == expected
+    assert {table: _count(connection, table) for table in TABLES} == expected
     names = [name for (name,) in connection.execute("SELECT name FROM genre")]
     assert len(set(names)) == 52
     connection.close()
@@ -72,6 +81,16 @@ def test_same_seed_and_scale_give_identical_content(tmp_path: Path) -> None:
     assert _dump(first) == _dump(second)
 
 
+def test_scale_1_seed_0_is_the_projects_db_sqlite(catalog: sqlite3.Connection) -> None:
+    sample = sqlite3.connect(SAMPLE_SQLITE)
+    try:
+        for table in TABLES:
+            query = f"SELECT rowid, * FROM {table} ORDER BY rowid"
+            assert catalog.execute(query).fetchall() == sample.execute(query).fetchall(), table
+    finally:
+        sample.close()
+
+
 def test_another_seed_gives_other_content(tmp_path: Path) -> None:
     first, second = tmp_path / "a.sqlite", tmp_path / "b.sqlite"
     generate_catalog(first, seed=0)
@@ -81,7 +100,7 @@ def test_another_seed_gives_other_content(tmp_path: Path) -> None:
 
 def test_timestamps_are_postgres_text_with_3_to_6_fraction_digits(catalog: sqlite3.Connection) -> None:
     lengths: set[int] = set()
-    for table in TABLE_ORDER:
+    for table in TABLES:
         columns = "created_at, updated_at" if table in {"genre", "person", "film_work"} else "created_at"
         for row in catalog.execute(f"SELECT {columns} FROM {table}"):
             for value in row:
@@ -96,7 +115,7 @@ def test_timestamps_are_postgres_text_with_3_to_6_fraction_digits(catalog: sqlit
 
 def test_ids_are_lowercase_uuid4_text(catalog: sqlite3.Connection) -> None:
     uuid4 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
-    for table in TABLE_ORDER:
+    for table in TABLES:
         ids = [value for (value,) in catalog.execute(f"SELECT id FROM {table}")]
         assert all(uuid4.fullmatch(value) for value in ids), table
 

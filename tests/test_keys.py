@@ -7,12 +7,12 @@ from pathlib import Path
 
 import psycopg2.extensions
 import pytest
-from crafted import SMALL_COUNTS, content_counts, small_catalog, write_catalog
 from psycopg2.extensions import make_dsn, parse_dsn
 
 from sqlite_to_postgres.options import RunOptions
 from sqlite_to_postgres.pipeline import migrate
 from sqlite_to_postgres.schema import apply_schema
+from tests.support.crafted import SMALL_COUNTS, content_counts, small_catalog, write_catalog
 
 
 def _keys_and_indexes(target: psycopg2.extensions.connection) -> set[tuple[str, str]]:

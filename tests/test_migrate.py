@@ -13,7 +13,6 @@ import psycopg2
 import psycopg2.extensions
 import pytest
 from psycopg2.extensions import make_dsn, parse_dsn
-from real_catalog import REAL_COUNTS
 
 from sqlite_to_postgres import connections
 from sqlite_to_postgres.digests import changed_chunks, chunk_digits, source_summary, target_summary
@@ -22,6 +21,7 @@ from sqlite_to_postgres.options import RunOptions
 from sqlite_to_postgres.pipeline import migrate
 from sqlite_to_postgres.tables import TABLE_NAMES, TABLES
 from sqlite_to_postgres.transform import parse_date, parse_float, parse_timestamp, parse_uuid
+from tests.support.real_catalog import REAL_COUNTS
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 

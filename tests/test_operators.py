@@ -16,10 +16,10 @@ from typing import Any
 
 import psycopg2
 import pytest
-from airflow_connections import connections_env, postgres_connection
 from psycopg2.extensions import parse_dsn
 
 from sqlite_to_postgres.tables import TABLE_NAMES
+from tests.support.airflow_connections import connections_env, postgres_connection
 
 pytestmark = pytest.mark.airflow
 

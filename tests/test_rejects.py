@@ -7,7 +7,11 @@ from typing import Any
 
 import psycopg2.extensions
 import pytest
-from crafted import (
+
+from sqlite_to_postgres.errors import RejectThresholdExceeded
+from sqlite_to_postgres.options import RunOptions
+from sqlite_to_postgres.pipeline import migrate
+from tests.support.crafted import (
     SMALL_COUNTS,
     NotUtf8,
     content_counts,
@@ -25,10 +29,6 @@ from crafted import (
     uid,
     write_catalog,
 )
-
-from sqlite_to_postgres.errors import RejectThresholdExceeded
-from sqlite_to_postgres.options import RunOptions
-from sqlite_to_postgres.pipeline import migrate
 
 # case -> (table, bad row appended after the good ones, text the reason must contain, batch size, strict DDL)
 BAD_ROWS: dict[str, Any] = {

@@ -14,7 +14,12 @@ from pathlib import Path
 
 import psycopg2.extensions
 import pytest
-from crafted import (
+
+from sqlite_to_postgres.errors import RejectThresholdExceeded
+from sqlite_to_postgres.options import RunOptions
+from sqlite_to_postgres.pipeline import migrate
+from sqlite_to_postgres.summary import TableSummary
+from tests.support.crafted import (
     PROJECT_ROOT,
     checkpoint,
     person,
@@ -24,11 +29,6 @@ from crafted import (
     write_catalog,
     write_persons,
 )
-
-from sqlite_to_postgres.errors import RejectThresholdExceeded
-from sqlite_to_postgres.options import RunOptions
-from sqlite_to_postgres.pipeline import migrate
-from sqlite_to_postgres.summary import TableSummary
 
 LARGE = 100_000
 BATCH_SIZE = 1000

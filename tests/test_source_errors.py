@@ -8,7 +8,10 @@ from pathlib import Path
 
 import psycopg2.extensions
 import pytest
-from crafted import (
+
+from sqlite_to_postgres.errors import SourceError
+from sqlite_to_postgres.pipeline import migrate
+from tests.support.crafted import (
     content_counts,
     error_lines,
     execute,
@@ -19,9 +22,6 @@ from crafted import (
     small_catalog,
     write_catalog,
 )
-
-from sqlite_to_postgres.errors import SourceError
-from sqlite_to_postgres.pipeline import migrate
 
 
 def _catalog(path: Path) -> Path:

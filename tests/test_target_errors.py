@@ -6,7 +6,12 @@ from pathlib import Path
 
 import psycopg2.extensions
 import pytest
-from crafted import (
+
+from sqlite_to_postgres.errors import TargetError
+from sqlite_to_postgres.options import RunOptions
+from sqlite_to_postgres.pipeline import migrate
+from sqlite_to_postgres.schema import apply_schema
+from tests.support.crafted import (
     checkpoint,
     error_lines,
     film,
@@ -16,11 +21,6 @@ from crafted import (
     small_catalog,
     write_catalog,
 )
-
-from sqlite_to_postgres.errors import TargetError
-from sqlite_to_postgres.options import RunOptions
-from sqlite_to_postgres.pipeline import migrate
-from sqlite_to_postgres.schema import apply_schema
 
 CLOSED_PORT_DSN = "host=127.0.0.1 port=1 user=postgres dbname=movies_database connect_timeout=3"
 

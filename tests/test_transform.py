@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from datetime import UTC, date, datetime, timedelta
 from uuid import UUID
 
 import pytest
 
+from sqlite_to_postgres.extract import UndecodableText
 from sqlite_to_postgres.models import FilmWork, Genre, TimestampText, UuidText
-from sqlite_to_postgres.tables import TABLES
+from sqlite_to_postgres.rows import ROW_CODE
+from sqlite_to_postgres.tables import TABLES, Kind, TableSpec
 from sqlite_to_postgres.transform import (
     PARSERS,
     InvalidValue,
@@ -22,6 +25,7 @@ from sqlite_to_postgres.transform import (
     to_copy_lines,
     to_records,
 )
+from sqlite_to_postgres.values import FORMATTERS
 
 GENRE_ID = "3d8d9bf5-0d90-4353-88ba-4ccc5d2c07ff"
 
@@ -171,8 +175,6 @@ def test_copy_lines_write_floats_that_read_back_exactly() -> None:
 
 
 def test_text_that_is_not_utf8_is_refused_and_reported_readably() -> None:
-    from sqlite_to_postgres.extract import UndecodableText
-
     bad = UndecodableText(b"A\xffB".decode("utf-8", "surrogateescape"))
     with pytest.raises(InvalidValue, match="not valid UTF-8: 'A\ufffdB'"):
         parse_text(bad)
@@ -210,10 +212,14 @@ ODD_VALUES: list[object] = [
     "2021-06-16 20:14:09.1234567+00",
     "2021-06-16 20:14:09+0530",
     "2021-06-16 20:14:09+25:00",
+    "2021-W24-3T20:14:09+00:00",
     "\u0662\u0660\u0662\u0661-06-16 20:14:09+00",
     "2021-06-16",
     "2021-13-45",
     "Tab\there\\",
+    "line\r\nbreak",
+    "\\N",
+    UndecodableText(b"A\xffB".decode("utf-8", "surrogateescape")),
     7,
     0,
     7.5,
@@ -225,13 +231,46 @@ ODD_VALUES: list[object] = [
 ]
 
 
-@pytest.mark.parametrize("column", range(len(TABLES["film_work"].columns)))
+# One value per kind that parses, to fill the other columns of a row under test.
+GOOD: dict[Kind, object] = {
+    Kind.UUID: GENRE_ID,
+    Kind.TEXT: "t",
+    Kind.DATE: "2000-01-02",
+    Kind.FLOAT: 7.0,
+    Kind.TIMESTAMP: "2021-06-16 20:14:09.309+00",
+}
+EVERY_COLUMN = [(table, index) for table, spec in TABLES.items() for index in range(len(spec.columns))]
+
+
+def _reference_line(spec: TableSpec, record: object) -> str:
+    """The COPY line by the rules per kind, column by column: what each table's render must write."""
+    values = [getattr(record, column.target) for column in spec.columns]
+    return (
+        "\t".join(
+            "\\N" if value is None else FORMATTERS[column.kind](value)
+            for column, value in zip(spec.columns, values, strict=True)
+        )
+        + "\n"
+    )
+
+
+def test_every_table_has_its_row_code_and_no_other() -> None:
+    assert set(ROW_CODE) == set(TABLES)
+
+
+@pytest.mark.parametrize("table", TABLES)
+def test_each_dataclass_has_the_target_columns_in_order(table: str) -> None:
+    spec = TABLES[table]
+    assert tuple(field.name for field in fields(spec.model)) == spec.target_columns
+
+
+@pytest.mark.parametrize(("table", "column"), EVERY_COLUMN)
 @pytest.mark.parametrize("value", ODD_VALUES, ids=repr)
-def test_the_written_out_parse_takes_and_refuses_what_each_parse_function_does(
-    column: int, value: object
+def test_each_tables_row_code_takes_refuses_and_writes_what_the_rules_per_kind_do(
+    table: str, column: int, value: object
 ) -> None:
-    spec = TABLES["film_work"]
-    good = [GENRE_ID, "t", None, "2000-01-02", 7.0, "movie", None, None]
+    spec = TABLES[table]
+    good = [GOOD[other.kind] for other in spec.columns]
     row = (1, *good[:column], value, *good[column + 1 :])
 
     [(_, result)] = list(to_records(spec, iter([row])))
@@ -243,6 +282,11 @@ def test_the_written_out_parse_takes_and_refuses_what_each_parse_function_does(
         assert isinstance(result, Rejected) and result.reason.startswith(spec.columns[column].source)
         return
     assert not isinstance(result, Rejected)
-    parsed = getattr(result, spec.columns[column].target)
-    assert type(parsed) is type(expected)
-    assert parsed == expected or (parsed != parsed and expected != expected)  # NaN is not equal to itself
+    assert type(result) is spec.model
+    for index, other in enumerate(spec.columns):
+        parsed = getattr(result, other.target)
+        wanted = expected if index == column else PARSERS[other.kind](good[index])
+        assert type(parsed) is type(wanted)
+        assert parsed == wanted or (parsed != parsed and wanted != wanted)  # NaN is not equal to itself
+    [(_, line)] = list(to_copy_lines(spec, iter([(1, result)])))
+    assert line == _reference_line(spec, result)

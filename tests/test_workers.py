@@ -6,12 +6,12 @@ import pickle
 from pathlib import Path
 
 import psycopg2.extensions
-from crafted import film, person, person_link, rejects, small_catalog, write_catalog
 
 from sqlite_to_postgres.errors import SourceError
 from sqlite_to_postgres.options import RunOptions
 from sqlite_to_postgres.pipeline import migrate
 from sqlite_to_postgres.tables import TABLE_NAMES
+from tests.support.crafted import film, person, person_link, rejects, small_catalog, write_catalog
 
 
 def _contents(target: psycopg2.extensions.connection) -> dict[str, list[tuple[object, ...]]]:

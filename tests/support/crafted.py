@@ -197,7 +197,7 @@ def sha256(path: Path) -> str:
 
 # Running the CLI and reading the target, shared by the failure tests.
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_cli(*arguments: str | Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
