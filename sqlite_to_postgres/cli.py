@@ -13,6 +13,7 @@ from pathlib import Path
 from .connections import DSN_ENV, describe_dsn, open_source, open_target, resolve_target
 from .errors import MigrationError
 from .pipeline import DEFAULT_BATCH_SIZE, RejectLimit, migrate
+from .progress import progress_for
 from .summary import format_summaries
 from .tables import TABLE_NAMES
 from .workers import default_workers
@@ -154,7 +155,7 @@ def _exec(args: argparse.Namespace) -> int:
 
 
 def _migrate(args: argparse.Namespace) -> int:
-    with resolve_target(args.dsn) as dsn:
+    with resolve_target(args.dsn) as dsn, progress_for(sys.stderr) as progress:
         log.info("Migrating %s into %s", args.sqlite, describe_dsn(dsn))
         summaries = migrate(
             args.sqlite,
@@ -167,6 +168,7 @@ def _migrate(args: argparse.Namespace) -> int:
             retries=args.retries,
             delete=args.delete_missing,
             reject_limit=RejectLimit(max_rows=args.max_rejects, max_fraction=args.max_reject_fraction),
+            progress=progress,
         )
     print(format_summaries(summaries))
     return 0

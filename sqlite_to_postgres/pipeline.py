@@ -46,6 +46,7 @@ from .load import (
     save_progress,
     transaction,
 )
+from .progress import LogProgress, Progress
 from .schema import apply_schema
 from .summary import TableSummary
 from .tables import TABLE_NAMES, TableSpec, get_table
@@ -57,7 +58,6 @@ log = logging.getLogger(__name__)
 # Measured at scale 100 (docs/BENCHMARKS.md): 2,000 rows take 5% longer than 5,000 or 10,000 but keep
 # peak RSS at 41 MiB against 52 and 70, the same as on the 13,205-row real catalog.
 DEFAULT_BATCH_SIZE = 2_000
-PROGRESS_EVERY_SECONDS = 5.0
 
 T = TypeVar("T")
 
@@ -340,11 +340,14 @@ def migrate_table(
     reject_limit: RejectLimit | None = None,
     delete: bool = False,
     preparer: BatchPreparer | None = None,
+    progress: Progress | None = None,
 ) -> TableSummary:
     """Copy one table from SQLite into PostgreSQL, batch by batch, resuming an interrupted load.
 
     ``preparer`` parses batches in worker processes; without one, they are parsed in this process.
+    ``progress`` hears of each step and batch (default: a log line every few seconds while loading).
     """
+    progress = progress or LogProgress()
     if batch_size < 1:
         raise MigrationError(f"batch size must be at least 1, not {batch_size}", table=table)
     spec = get_table(table)
@@ -371,6 +374,7 @@ def migrate_table(
             log.warning(
                 "%s: an earlier load stopped before rebuilding the table's keys; rebuilding them", table
             )
+            progress.step(table, "rebuilding keys")
             restore_keys(target, spec, lookup)
         summary, after_rowid = _start(target, table, fingerprint, full_refresh)
         summary.unmapped = unmapped
@@ -384,6 +388,7 @@ def migrate_table(
             loader.restore_keys = partial(restore_keys, target, spec, lookup)
         digits = chunk_digits(to_read)
         changed: set[str] | None = None
+        progress.step(table, "loading", to_read)
         if not loader.first_load and after_rowid == 0:
             # A re-run: find the chunks of ids that changed, then parse and load only their rows.
             changed = _changed_chunks(source, target, spec, batch_size, digits)
@@ -392,6 +397,7 @@ def migrate_table(
                 # Identical to its source: every row read, none written.
                 _advance(target, table, BatchResult(to_read, 0, 0, to_read, 0, max_rowid(source, spec)))
                 summary.rows_read = summary.unchanged = to_read
+                progress.advance(table, to_read)
 
         tasks = partial(
             _tasks, source, spec, batch_size, None if changed is None else frozenset(changed), digits
@@ -402,10 +408,8 @@ def migrate_table(
             _prepared_batches(source, spec, preparing, tasks, after_rowid) if changed != set() else iter([])
         )
         jobs = (partial(loader.load, ready.batch) for ready in prepared)
-        done = 0
-        last_report = time.monotonic()
         for batch_number, result in run_in_order(table, jobs):
-            done += result.rows_read
+            progress.advance(table, result.rows_read)
             summary.rows_read += result.rows_read
             summary.inserted += result.inserted
             summary.updated += result.updated
@@ -415,19 +419,9 @@ def migrate_table(
                 raise RejectThresholdExceeded(
                     f"{breach}; see migration.rejects", table=table, batch=batch_number
                 )
-            if time.monotonic() - last_report >= PROGRESS_EVERY_SECONDS:
-                last_report = time.monotonic()
-                elapsed = last_report - started
-                log.info(
-                    "%s: %d/%d rows (%.0f%%), %.0f rows/s",
-                    table,
-                    done,
-                    to_read,
-                    100 * done / max(to_read, 1),
-                    done / elapsed,
-                )
         if loader.defer_link_checks or after_rowid > 0:
             # After a first load that skipped the link triggers, or a resumed one that may have.
+            progress.step(table, "checking links")
             orphans = reject_orphans(target, spec, lookup)
             if orphans:
                 # Links found pointing nowhere count as rejected rather than inserted.
@@ -436,6 +430,7 @@ def migrate_table(
                 summary.rejected += orphans
         moved = loader.moved_by_restore
         if loader.keys_deferred:
+            progress.step(table, "rebuilding keys")
             moved += restore_keys(target, spec, lookup)
         # Rows that repeated a unique key, found as the keys were rebuilt, count as rejected.
         summary.inserted -= moved
@@ -449,6 +444,8 @@ def migrate_table(
         _finish(target, spec)
     except psycopg2.Error as error:
         raise _target_error(error, table, None) from error
+    finally:
+        progress.done(table)
     summary.seconds = time.monotonic() - started
     log.info(
         "%s: %d rows read, %d inserted, %d updated, %d unchanged, %d rejected in %.2f s",
@@ -475,6 +472,7 @@ def migrate(
     retries: int = 3,
     delete: bool = False,
     workers: int | None = None,
+    progress: Progress | None = None,
 ) -> list[TableSummary]:
     """Migrate ``tables`` (all, in foreign-key order, by default), reconnecting after a dropped connection.
 
@@ -485,7 +483,12 @@ def migrate(
     summaries = []
     with ExitStack() as stack:
         source = stack.enter_context(open_source(sqlite_path))
-        check_source(source, [get_table(name) for name in names])
+        progress = progress or LogProgress()
+        progress.step("source", "checking the source")
+        try:
+            check_source(source, [get_table(name) for name in names])
+        finally:
+            progress.done("source")
         preparer = stack.enter_context(
             BatchPreparer(sqlite_path, default_workers() if workers is None else workers)
         )
@@ -505,6 +508,7 @@ def migrate(
                         reject_limit=reject_limit,
                         delete=delete,
                         preparer=preparer,
+                        progress=progress,
                     )
                     break
                 except TransientTargetError as error:
