@@ -109,6 +109,9 @@ class _Rows(ProgressColumn):
 class _RowsPerSecond(ProgressColumn):
     def render(self, task: Task) -> Text:
         speed = task.finished_speed or task.speed
+        if speed is None and task.completed and task.elapsed:
+            # rich needs two updates for a rate; a table of one batch has one.
+            speed = task.completed / task.elapsed
         if not _counted(task) or speed is None:
             return Text("")
         return Text(f"{speed:,.0f} rows/s", style="progress.data.speed")
