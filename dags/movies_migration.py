@@ -11,6 +11,7 @@ from movies_operators import (
     MoviesSchemaOperator,
     MoviesTableOperator,
 )
+from movies_operators.assets import SOURCE_ASSET, table_asset
 
 from sqlite_to_postgres.tables import TABLE_NAMES, TABLES
 
@@ -90,7 +91,7 @@ with DAG(
         "postgres_conn_id": POSTGRES_CONN_ID,
     },
 ) as dag:
-    schema = MoviesSchemaOperator(task_id="apply_schema", tables="{{ params.tables }}")
+    schema = MoviesSchemaOperator(task_id="apply_schema", tables="{{ params.tables }}", inlets=[SOURCE_ASSET])
 
     loads = {
         table: MoviesTableOperator(
@@ -101,6 +102,7 @@ with DAG(
             tables="{{ params.tables }}",
             # A parent skipped by the tables param must not skip its children.
             trigger_rule="none_failed",
+            outlets=[table_asset(table)],
             **LOAD_RETRY_ARGS,
         )
         for table in TABLE_NAMES

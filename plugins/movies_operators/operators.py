@@ -28,6 +28,7 @@ from sqlite_to_postgres.tables import TABLE_NAMES, TABLES
 from sqlite_to_postgres.verify import check_consistency
 from sqlite_to_postgres.workers import BatchPreparer, default_workers
 
+from .assets import announce_load
 from .connections import postgres_dsn, sqlite_path
 
 DEFAULT_SQLITE_CONN_ID = "movies_sqlite"
@@ -190,7 +191,7 @@ class MoviesTableOperator(_MoviesOperator):
                     delete=str(self.delete_missing).lower() in ("true", "1"),
                 )
         self.log.info("Table %s loaded from %s:\n%s", self.table, path, format_summaries([summary]))
-        return dict(summary.as_dict())
+        return announce_load(context, self.table, dict(summary.as_dict()))
 
 
 class MoviesConsistencyOperator(_MoviesOperator):
