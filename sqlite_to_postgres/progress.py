@@ -107,6 +107,8 @@ class _Rows(ProgressColumn):
 
 
 class _RowsPerSecond(ProgressColumn):
+    """Rows per second over the last few seconds; once the step ended, its final rate."""
+
     def render(self, task: Task) -> Text:
         speed = task.finished_speed or task.speed
         if speed is None and task.completed and task.elapsed:
@@ -156,7 +158,6 @@ class TerminalProgress:
     """
 
     def __init__(self, console: Console) -> None:
-        self.console = console
         self._display = RichProgress(
             TextColumn("{task.description}"),
             TextColumn("{task.fields[step]}", style="cyan"),

@@ -7,6 +7,7 @@ import logging
 import os
 import re
 import shlex
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -122,6 +123,9 @@ def migrate_command(catalog: Path, dsn: str) -> list[str]:
     ]
 
 
+@pytest.mark.skipif(
+    shutil.which("script") is None, reason="needs script(1) from util-linux for a pseudo-terminal"
+)
 def test_on_a_terminal_each_table_has_a_line_updated_in_place(catalog: Path, target_dsn: str) -> None:
     # `script` runs the command on a pseudo-terminal, as in a person's shell, and copies what it shows.
     command = shlex.join(migrate_command(catalog, target_dsn))
