@@ -43,9 +43,11 @@ def announce_load(context: Mapping[str, Any], table: str, summary: dict[str, Any
     """Attach a load's summary (rows read, inserted, updated, rejected...) to its table's asset event.
 
     Airflow records the event only when the task succeeds, so a load that fails after this call
-    records none. Returns ``summary``, for the operator to return as its XCom.
+    records none. Called outside a task run (``execute({})`` in a test), there is no event to record.
+    Returns ``summary``, for the operator to return as its XCom.
     """
-    context["outlet_events"][table_asset(table)].extra = summary
+    if (outlet_events := context.get("outlet_events")) is not None:
+        outlet_events[table_asset(table)].extra = summary
     return summary
 
 
