@@ -7,7 +7,8 @@
 #   4. trigger a run with non-default params (a subset of tables, a batch size), wait, and check that
 #      it honoured them: the other tables' loads skipped, the batch size in the load tasks;
 #   5. check that the film_work asset event triggered movies_downstream_example;
-#   6. screenshot both run pages and the first one's Asset Events tab, stop everything.
+#   6. screenshot both run pages, the film_work asset's page and the Asset Events tab of the
+#      example's run, stop everything.
 # Needs Debian's chromium (apt-get install chromium). Screenshots go to $SCREENSHOTS (default /tmp/movies-smoke).
 # Exits 1 when a check fails.
 set -u
@@ -81,13 +82,12 @@ import json,sys
 for ti in sorted(json.load(sys.stdin)["task_instances"], key=lambda ti: ti["task_id"]):
     print(ti["task_id"], ti["state"], ti["rendered_fields"].get("batch_size", ""))'
 }
-screenshot_run() {  # run id, file, [tab of the run page]
-  local encoded
-  encoded=$(python3 -c "import urllib.parse,sys; print(urllib.parse.quote(sys.argv[1]))" "$1")
+screenshot() {  # page path, file
   chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run --disable-background-networking \
     --disable-component-update --disable-sync --user-data-dir="$(mktemp -d)" --window-size=1600,1000 \
-    --virtual-time-budget=8000 --screenshot="$2" "$API/dags/movies_migration/runs/$encoded${3:+/$3}" 2>/dev/null
+    --virtual-time-budget=8000 --screenshot="$2" "$API/$1" 2>/dev/null
 }
+quote() { python3 -c "import urllib.parse,sys; print(urllib.parse.quote(sys.argv[1]))" "$1"; }
 
 echo "== a run with the form's defaults"
 DEFAULT_RUN=$(trigger '{}')
@@ -127,9 +127,16 @@ for e in json.load(sys.stdin)["asset_events"]:
     print("  event {id}: {uri} from {source_task_id} of {source_run_id}:".format(**e),
           ", ".join("{} {}".format(key, e["extra"].get(key)) for key in ("inserted", "updated", "unchanged", "rejected")))'
 
-screenshot_run "$DEFAULT_RUN" "$SCREENSHOTS/default-run.png"
-screenshot_run "$DEFAULT_RUN" "$SCREENSHOTS/default-run-asset-events.png" asset_events
-screenshot_run "$CHOSEN_RUN" "$SCREENSHOTS/chosen-run.png"
-echo "screenshots in $SCREENSHOTS: trigger-form.png, default-run.png, default-run-asset-events.png, chosen-run.png"
+screenshot "dags/movies_migration/runs/$(quote "$DEFAULT_RUN")" "$SCREENSHOTS/default-run.png"
+screenshot "dags/movies_migration/runs/$(quote "$CHOSEN_RUN")" "$SCREENSHOTS/chosen-run.png"
+# The events a run records show on the asset's page and on the Asset Events tab of the runs they trigger.
+FILM_WORK_ASSET=$(get "assets?name_pattern=film_work" | python3 -c '
+import json,sys
+print(next(a["id"] for a in json.load(sys.stdin)["assets"] if a["name"] == "movies_database.content.film_work"))')
+CONSUMER_RUN=$(get "dags/movies_downstream_example/dagRuns?order_by=-start_date" | python3 -c '
+import json,sys; print(json.load(sys.stdin)["dag_runs"][0]["dag_run_id"])')
+screenshot "assets/$FILM_WORK_ASSET" "$SCREENSHOTS/film-work-asset.png"
+screenshot "dags/movies_downstream_example/runs/$(quote "$CONSUMER_RUN")/asset_events" "$SCREENSHOTS/example-run-asset-events.png"
+echo "screenshots in $SCREENSHOTS:" $(cd "$SCREENSHOTS" && ls *.png)
 [ "$FAILED" = 0 ] && echo "smoke: all checks passed" || echo "smoke: FAILED"
 exit "$FAILED"
