@@ -12,6 +12,7 @@ from movies_operators import (
     run_option_templates,
     run_params,
 )
+from movies_operators.assets import SOURCE_ASSET, table_asset
 
 from sqlite_to_postgres.tables import TABLE_NAMES, TABLES
 
@@ -71,7 +72,7 @@ with DAG(
     },
 ) as dag:
     options = run_option_templates()
-    schema = MoviesSchemaOperator(task_id="apply_schema", **options)
+    schema = MoviesSchemaOperator(task_id="apply_schema", inlets=[SOURCE_ASSET], **options)
 
     loads = {
         table: MoviesTableOperator(
@@ -80,6 +81,7 @@ with DAG(
             **options,
             # A parent skipped by the tables param must not skip its children.
             trigger_rule="none_failed",
+            outlets=[table_asset(table)],
             **LOAD_RETRY_ARGS,
         )
         for table in TABLE_NAMES

@@ -15,6 +15,7 @@ from . import api
 from .connections import DSN_ENV, describe_dsn, resolve_target
 from .errors import MigrationError
 from .options import RunOptions, option_help
+from .progress import progress_for
 from .tables import TABLE_NAMES
 
 log = logging.getLogger("sqlite_to_postgres")
@@ -146,9 +147,9 @@ def _exec(args: argparse.Namespace) -> int:
 
 def _migrate(args: argparse.Namespace) -> int:
     options = run_options(args)
-    with resolve_target(args.dsn) as dsn:
+    with resolve_target(args.dsn) as dsn, progress_for(sys.stderr) as progress:
         log.info("Migrating %s into %s", args.sqlite, describe_dsn(dsn))
-        summaries = api.migrate(args.sqlite, dsn, options, apply_ddl=not args.no_schema)
+        summaries = api.migrate(args.sqlite, dsn, options, apply_ddl=not args.no_schema, progress=progress)
     print(api.format_summaries(summaries))
     return 0
 

@@ -21,6 +21,7 @@ from sqlite_to_postgres import api
 from sqlite_to_postgres.errors import MigrationError, TargetError
 from sqlite_to_postgres.options import DEFAULT_BATCH_SIZE, RunOptions
 
+from .assets import announce_load
 from .connections import postgres_dsn, sqlite_path
 
 DEFAULT_SQLITE_CONN_ID = "movies_sqlite"
@@ -132,7 +133,7 @@ class MoviesTableOperator(_MoviesOperator):
             # The library logs its plan and progress through logging, which lands in the task log.
             summary = api.migrate_table(path, postgres_dsn(self.postgres_conn_id), self.table, options)
         self.log.info("Table %s loaded from %s:\n%s", self.table, path, api.format_summaries([summary]))
-        return dict(summary.as_dict())
+        return announce_load(context, self.table, dict(summary.as_dict()))
 
 
 class MoviesConsistencyOperator(_MoviesOperator):
