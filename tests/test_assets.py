@@ -20,9 +20,9 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from tests.support.airflow_connections import connections_env
 
 from sqlite_to_postgres.tables import TABLE_NAMES
+from tests.support.airflow_connections import connections_env
 
 pytestmark = pytest.mark.airflow
 
