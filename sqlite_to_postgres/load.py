@@ -10,15 +10,19 @@ from __future__ import annotations
 
 import io
 import logging
+import sys
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import islice
+from types import TracebackType
 
 import psycopg2
 import psycopg2.errors
 import psycopg2.extensions
 from psycopg2 import sql
 
+from .errors import first_line
 from .keys import natural_key_label
 from .state import Counts, raw_json_fields, save_progress, save_reject, set_aside, transaction
 from .tables import Kind, TableSpec
@@ -374,4 +378,29 @@ def copy_text(cursor: psycopg2.extensions.cursor, statement: str, data: bytes) -
     thread parses the next batch, every call can wait a whole switch interval (5 ms). One read
     of the whole batch instead of one per 8 KiB keeps PostgreSQL fed.
     """
-    cursor.copy_expert(statement, io.BytesIO(data), size=max(len(data), 8192))
+    with _driver_noise_dropped():
+        cursor.copy_expert(statement, io.BytesIO(data), size=max(len(data), 8192))
+
+
+@contextmanager
+def _driver_noise_dropped() -> Iterator[None]:
+    """Keep psycopg2's stray print of a dead connection off the user's terminal during a COPY.
+
+    When the server goes away in the middle of a COPY it sends two fatal results; psycopg2 decodes the
+    second while the first is pending and prints the resulting SystemError through ``sys.excepthook``
+    (measured: 27 of 30 COPYs cut at random points). The error itself still reaches the caller as an
+    OperationalError, which the run reports in one line and retries; only that print is dropped.
+    """
+    previous = sys.excepthook
+
+    def hook(kind: type[BaseException], error: BaseException, traceback: TracebackType | None) -> None:
+        if isinstance(error, SystemError) and isinstance(error.__cause__, psycopg2.Error):
+            log.debug("psycopg2 after a dropped connection: %s (%s)", error, first_line(error.__cause__))
+            return
+        previous(kind, error, traceback)
+
+    sys.excepthook = hook
+    try:
+        yield
+    finally:
+        sys.excepthook = previous
