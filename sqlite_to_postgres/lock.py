@@ -115,7 +115,9 @@ def _holder(connection: psycopg2.extensions.connection, lock: TableLock) -> str:
             sql.SQL(
                 "SELECT a.application_name, a.pid, to_char(a.backend_start, 'YYYY-MM-DD HH24:MI:SS TZ'), "
                 "l.mode = 'ShareLock' FROM pg_locks AS l JOIN pg_stat_activity AS a ON a.pid = l.pid "
+                # pg_locks lists every database's locks; advisory locks are per database.
                 "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2 "
+                "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
                 "AND (l.classid::bigint, l.objid::bigint) = "
                 "(({0})::bigint, (hashtext({1})::bigint + 4294967296) % 4294967296) "
                 "AND a.pid <> pg_backend_pid() ORDER BY a.backend_start LIMIT 1"

@@ -101,7 +101,10 @@ def test_a_second_run_started_in_the_middle_of_a_table_waits_for_it_and_both_suc
         assert _in_the_middle_of(target, table), "the pause came too late"
         second = _start(source, target_dsn, second_log, "--workers", "0")
         # The second run reaches the paused table (or the schema, which waits for every load) and waits.
-        _wait_until(lambda: "waiting for a run loading it" in second_log.read_text(), step=0.05)
+        try:
+            _wait_until(lambda: "waiting for a run loading it" in second_log.read_text(), step=0.05)
+        except AssertionError:
+            raise AssertionError(f"the second run never waited:\n{second_log.read_text()}") from None
     finally:
         first.send_signal(signal.SIGCONT)
     _assert_clean(first, first_log)
