@@ -12,12 +12,12 @@ from functools import partial
 import psycopg2
 import psycopg2.extensions
 
-from .digests import changed_chunks, source_summary, target_summary
+from .digests import changed_chunks, target_summary
 from .errors import TargetError, first_line
-from .extract import duplicate_ids, read_rows, rowid_ranges, unique_as_written
+from .extract import duplicate_ids, rowid_ranges, unique_as_written
 from .load import BatchResult
 from .tables import TableSpec
-from .workers import BatchPreparer, BatchTask, PreparedBatch
+from .workers import BatchPreparer, BatchTask, PreparedBatch, SummaryTask
 
 log = logging.getLogger(__name__)
 
@@ -59,17 +59,29 @@ def run_in_order(table: str, jobs: Iterator[Callable[[], BatchResult]]) -> Itera
             yield outcome(number, pending)
 
 
+# Rows per range a worker summarises: few enough ranges that the partial summaries (up to one entry
+# per chunk each) cost little to send back, enough that two workers share a table of 100,000 rows.
+SUMMARY_ROWS = 50_000
+
+
 def changed_chunk_keys(
     source: sqlite3.Connection,
     target: psycopg2.extensions.connection,
     spec: TableSpec,
-    batch_size: int,
+    preparer: BatchPreparer,
     digits: int,
 ) -> set[str]:
-    """Chunks of ids whose rows differ between the two sides; PostgreSQL sums its side meanwhile."""
+    """Chunks of ids whose rows differ between the two sides.
+
+    The source side is summarised by the worker processes, a range of rowids each, while PostgreSQL
+    sums its side in a thread (psycopg2 lets go of the GIL while the server works).
+    """
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"summary-{spec.name}") as pool:
         target_side = pool.submit(target_summary, target, spec, digits)
-        source_side = source_summary(read_rows(source, spec, batch_size), digits)
+        tasks = (
+            SummaryTask(spec.name, after, last, digits) for after, last in rowid_ranges(source, spec, SUMMARY_ROWS)
+        )
+        source_side = preparer.summarise(source, tasks)
         return changed_chunks(source_side, target_side.result())
 
 

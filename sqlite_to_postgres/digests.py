@@ -16,18 +16,23 @@ side by side below; tests/test_digests.py proves them equal on values chosen to 
 from __future__ import annotations
 
 import hashlib
+import json
 import math
+import sqlite3
 from collections.abc import Iterable, Sequence
 
 import psycopg2.extensions
 from psycopg2 import sql
 
-from .extract import SourceRow
+from .errors import SourceError
+from .extract import SourceRow, quote, tolerant_text
 from .tables import TableSpec
 
-# A differing chunk costs reading its rows again: chunks of about this many rows keep that cheap, while
-# a table of a million rows still has a few hundred chunks, few enough to hold and compare in memory.
-CHUNK_ROWS = 2_000
+# A differing chunk costs parsing and writing its rows again (a re-run) or comparing them row by row
+# (check --fast). Ids are random, so a change of 0.01% of the rows touches that many chunks: chunks of
+# tens of rows keep the rows read again near the rows changed. At 13 M rows that is 65,536 chunks,
+# about 15 MB per side's summary.
+CHUNK_ROWS = 64
 # A chunk is a prefix of the uuid before its first hyphen, so a range of ids is at most 8 hex digits.
 MAX_CHUNK_DIGITS = 8
 # The chunk of an id that is not text: it can match no chunk of the target, so its rows always load.
@@ -128,6 +133,56 @@ def fetch_summary(cursor: psycopg2.extensions.cursor, query: sql.Composable, dig
     return {chunk: (int(count), int(total)) for chunk, count, total in cursor}
 
 
+# SQLite side, for a re-run: the same text built by SQLite from the raw values, so Python only hashes
+# it (a fifth of the per-row cost of ``summarise``). Text, integers and NULL are written exactly as
+# ``summarise`` writes them. A double is written with 15 significant digits when they give it back
+# exactly, which then is the shortest spelling repr and PostgreSQL give, else with 17 (exact, but
+# spelled unlike PostgreSQL: its chunk is read again). A blob or a zero double is "!", which matches
+# nothing. So different values always encode differently, and a spelling PostgreSQL would not print
+# only costs reading a chunk again.
+
+
+def _sqlite_value_sql(column: str) -> str:
+    # SQLite writes 9.0 as "9.0" and 1e-07 as "1.0e-07", where repr and PostgreSQL write "9" and "1e-07".
+    real = f"replace(CAST({column} AS TEXT), '.0e', 'e')"
+    shortest = (
+        f"CASE WHEN CAST({real} AS REAL) = {column} "
+        f"THEN (CASE WHEN {real} LIKE '%.0' THEN substr({real}, 1, length({real}) - 2) ELSE {real} END) "
+        f"ELSE printf('%!.17g', {column}) END"
+    )
+    return (
+        f"CASE typeof({column}) WHEN 'null' THEN '-' WHEN 'blob' THEN '!' "
+        # SQLite prints -0.0 as 0.0: a zero is "!", so its sign is never lost (its chunk is read again).
+        f"WHEN 'real' THEN (CASE WHEN {column} = 0 THEN '!' ELSE length({shortest}) || ':' || {shortest} END) "
+        f"ELSE length({column}) || ':' || {column} END"
+    )
+
+
+def sqlite_summary_query(spec: TableSpec, digits: int) -> str:
+    """SQLite: (chunk, the row's encoded text as UTF-8 bytes) for the rows ``rowid > ? AND rowid <= ?``."""
+    columns = [quote(column) for column in spec.source_columns]
+    source_id = columns[0]
+    chunk = f"CASE typeof({source_id}) WHEN 'text' THEN substr({source_id}, 1, {int(digits)}) ELSE '{NO_CHUNK}' END"
+    text = " || char(9) || ".join(_sqlite_value_sql(column) for column in columns)
+    return (
+        f"SELECT {chunk}, CAST({text} AS BLOB) FROM {quote(spec.name)} WHERE rowid > ? AND rowid <= ?"
+    )
+
+
+def sqlite_chunk_condition(spec: TableSpec, digits: int, chunks: frozenset[str]) -> tuple[str, tuple[object, ...]]:
+    """SQLite condition (and its parameter) for the rows a re-run parses: those in ``chunks``, and every
+    row whose id does not start with ``digits`` lowercase hex digits (no chunk of the target, as
+    ``chunk_of`` sees it, so always read; the rare id not UTF-8 is among them)."""
+    source_id = quote(spec.source_columns[0])
+    prefix = f"substr({source_id}, 1, {int(digits)})"
+    hex_prefix = "[0-9a-f]" * int(digits)
+    return (
+        f"typeof({source_id}) <> 'text' OR {prefix} NOT GLOB '{hex_prefix}' "
+        f"OR {prefix} IN (SELECT value FROM json_each(?))",
+        (json.dumps(sorted(chunks)),),
+    )
+
+
 # --------------------------------------------------------------------------- the re-run's digests
 
 
@@ -139,6 +194,48 @@ def source_summary(rows: Iterable[SourceRow], digits: int) -> ChunkSummary:
     differ, and that chunk is loaded as usual: a mismatch costs time, never correctness.
     """
     return summarise((chunk_of(row[1], digits), row[1:]) for row in rows)
+
+
+def source_range_summary(
+    connection: sqlite3.Connection, spec: TableSpec, digits: int, after_rowid: int, last_rowid: int
+) -> ChunkSummary:
+    """``source_summary`` of the rows ``after_rowid < rowid <= last_rowid``, the text built by SQLite.
+
+    Summaries of ranges add up (``merge_summaries``), so worker processes can each take some.
+    """
+    md5 = hashlib.md5
+    counts: dict[str, int] = {}
+    sums: dict[str, int] = {}
+    text_factory = connection.text_factory
+    try:
+        try:
+            cursor = connection.execute(sqlite_summary_query(spec, digits), (after_rowid, last_rowid))
+            rows = cursor.fetchall()
+        except sqlite3.OperationalError as error:
+            # An id that is not UTF-8: its chunk read as extract.read_rows reads it.
+            if "decode" not in str(error):
+                raise
+            connection.text_factory = tolerant_text
+            rows = connection.execute(sqlite_summary_query(spec, digits), (after_rowid, last_rowid)).fetchall()
+    except sqlite3.DatabaseError as error:
+        raise SourceError(f"cannot read rows after rowid {after_rowid}: {error}", table=spec.name) from error
+    finally:
+        connection.text_factory = text_factory
+    for chunk, text in rows:
+        row_hash = int.from_bytes(md5(text, usedforsecurity=False).digest()[:8], "big", signed=True)
+        counts[chunk] = counts.get(chunk, 0) + 1
+        sums[chunk] = sums.get(chunk, 0) + row_hash
+    return {chunk: (count, sums[chunk]) for chunk, count in counts.items()}
+
+
+def merge_summaries(parts: Iterable[ChunkSummary]) -> ChunkSummary:
+    """One summary of the rows of several, each row counted in exactly one of them."""
+    merged: ChunkSummary = {}
+    for part in parts:
+        for chunk, (count, total) in part.items():
+            earlier = merged.get(chunk, (0, 0))
+            merged[chunk] = (earlier[0] + count, earlier[1] + total)
+    return merged
 
 
 def target_summary(connection: psycopg2.extensions.connection, spec: TableSpec, digits: int) -> ChunkSummary:

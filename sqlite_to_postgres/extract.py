@@ -163,17 +163,23 @@ def read_rows(
     batch_size: int,
     after_rowid: int = 0,
     up_to_rowid: int | None = None,
+    condition: tuple[str, tuple[object, ...]] = ("", ()),
 ) -> Iterator[SourceRow]:
-    """Yield ``(rowid, *columns)`` for every row after ``after_rowid`` (up to ``up_to_rowid``), ``batch_size`` at a time."""
+    """Yield ``(rowid, *columns)`` for every row after ``after_rowid`` (up to ``up_to_rowid``), ``batch_size`` at a time.
+
+    ``condition``, SQL and its parameters, keeps only the rows it holds for (a re-run's changed chunks).
+    """
     columns = ", ".join(quote(column) for column in spec.source_columns)
-    sql = f"SELECT rowid, {columns} FROM {quote(spec.name)} WHERE rowid > ? AND rowid <= ? ORDER BY rowid"
+    where, parameters = condition
+    where = f" AND ({where})" if where else ""
+    sql = f"SELECT rowid, {columns} FROM {quote(spec.name)} WHERE rowid > ? AND rowid <= ?{where} ORDER BY rowid"
     last_rowid = after_rowid
     # SQLite's rowids are signed 64-bit integers.
     end = (1 << 63) - 1 if up_to_rowid is None else up_to_rowid
     try:
         while True:
             try:
-                cursor = connection.execute(sql, (last_rowid, end))
+                cursor = connection.execute(sql, (last_rowid, end, *parameters))
                 while rows := cursor.fetchmany(batch_size):
                     yield from rows
                     last_rowid = rows[-1][0]
@@ -193,6 +199,15 @@ def read_rows(
         raise SourceError(f"cannot read rows after rowid {last_rowid}: {error}", table=spec.name) from error
     finally:
         connection.text_factory = str
+
+
+def count_range(connection: sqlite3.Connection, spec: TableSpec, after_rowid: int, last_rowid: int) -> int:
+    """How many rows have ``after_rowid < rowid <= last_rowid``."""
+    sql = f"SELECT count(*) FROM {quote(spec.name)} WHERE rowid > ? AND rowid <= ?"
+    try:
+        return int(connection.execute(sql, (after_rowid, last_rowid)).fetchone()[0])
+    except sqlite3.DatabaseError as error:
+        raise SourceError(f"cannot count rows after rowid {after_rowid}: {error}", table=spec.name) from error
 
 
 def rowid_ranges(

@@ -15,18 +15,22 @@ import sqlite3
 import sys
 import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from types import TracebackType
+from typing import TypeVar
 
 from .connections import open_source
-from .digests import chunk_of
-from .extract import read_rows
+from .digests import ChunkSummary, merge_summaries, source_range_summary, sqlite_chunk_condition
+from .extract import count_range, read_rows
 from .load import Batch
 from .tables import get_table
 from .transform import CANONICAL_UUID, to_copy_lines, to_records
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 @dataclass(slots=True, frozen=True)
@@ -59,18 +63,32 @@ class PreparedBatch:
 _OTHER_SPELLING = re.compile(f"^(?!{CANONICAL_UUID.pattern}$)", re.MULTILINE)
 
 
+@dataclass(slots=True, frozen=True)
+class SummaryTask:
+    """The chunk digests of the source rows with ``after_rowid < rowid <= last_rowid``."""
+
+    table: str
+    after_rowid: int
+    last_rowid: int
+    digits: int
+
+
+def summarise_range(source: sqlite3.Connection, task: SummaryTask) -> ChunkSummary:
+    return source_range_summary(source, get_table(task.table), task.digits, task.after_rowid, task.last_rowid)
+
+
 def prepare_batch(source: sqlite3.Connection, task: BatchTask) -> PreparedBatch:
     """Read one range of rows and run both transforms over it."""
     spec = get_table(task.table)
-    rows = list(read_rows(source, spec, task.batch_size, task.after_rowid, task.last_rowid))
+    # On a re-run SQLite skips the rows of unchanged chunks: they are neither fetched nor parsed.
+    only = ("", ()) if task.changed is None else sqlite_chunk_condition(spec, task.digits, task.changed)
+    rows = list(read_rows(source, spec, task.batch_size, task.after_rowid, task.last_rowid, only))
     # One search over the batch's ids, one per line, costs a third of a test per id.
     ids = "\n".join([row[1] for row in rows if type(row[1]) is str])
     other_spellings = ids != "" and _OTHER_SPELLING.search(ids) is not None
     unchanged = 0
     if task.changed is not None:
-        wanted = [row for row in rows if chunk_of(row[1], task.digits) in task.changed]
-        unchanged = len(rows) - len(wanted)
-        rows = wanted
+        unchanged = count_range(source, spec, task.after_rowid, task.last_rowid) - len(rows)
     lines = to_copy_lines(spec, to_records(spec, iter(rows), task.duplicates))
     return PreparedBatch(Batch.of(lines, task.last_rowid, unchanged), task.after_rowid, other_spellings)
 
@@ -108,6 +126,11 @@ def _open_worker_source(sqlite_path: str) -> None:
 def _prepare_in_worker(task: BatchTask) -> PreparedBatch:
     assert _worker_source is not None, "the worker's initializer opens the source"
     return prepare_batch(_worker_source, task)
+
+
+def _summarise_in_worker(task: SummaryTask) -> ChunkSummary:
+    assert _worker_source is not None, "the worker's initializer opens the source"
+    return summarise_range(_worker_source, task)
 
 
 @contextmanager
@@ -160,6 +183,16 @@ class BatchPreparer:
             for task in tasks:
                 yield prepare_batch(source, task)
             return
+        yield from self._in_workers(_prepare_in_worker, tasks)
+
+    def summarise(self, source: sqlite3.Connection, tasks: Iterator[SummaryTask]) -> ChunkSummary:
+        """The chunk digests of the rows of all ``tasks``, each range summarised by a worker."""
+        if self.workers == 0:
+            return merge_summaries(summarise_range(source, task) for task in tasks)
+        return merge_summaries(self._in_workers(_summarise_in_worker, tasks))
+
+    def _in_workers(self, work: Callable[[T], R], tasks: Iterator[T]) -> Iterator[R]:
+        """Yield ``work(task)`` for each of ``tasks``, in their order, run by the worker processes."""
         if self._pool is None:
             # Not fork: the parent holds a PostgreSQL connection and threads, which a forked child must
             # not inherit (Airflow's task processes hold more of both). A fork server is a clean process,
@@ -173,11 +206,11 @@ class BatchPreparer:
                 initializer=_open_worker_source,
                 initargs=(self.sqlite_path,),
             )
-        pending: deque[Future[PreparedBatch]] = deque()
+        pending: deque[Future[R]] = deque()
         try:
             for task in tasks:
                 with _main_script_hidden():  # a submit may start a worker
-                    pending.append(self._pool.submit(_prepare_in_worker, task))
+                    pending.append(self._pool.submit(work, task))
                 if len(pending) > self.workers:
                     yield pending.popleft().result()
             while pending:
