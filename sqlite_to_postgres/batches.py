@@ -85,6 +85,24 @@ def changed_chunk_keys(
         return changed_chunks(source_side, target_side.result())
 
 
+def scanned_per_batch(batch_size: int, changed: frozenset[str] | None, digits: int) -> int:
+    """Source rows one batch covers: ``batch_size``, or on a re-run as many as hold about ``batch_size``
+    rows of the changed chunks (ids are random, so rows spread evenly over chunks).
+
+    A batch is a transaction; a re-run after a small change would otherwise commit hundreds that write
+    nothing. Memory stays bounded by the rows parsed, which SQLite has already filtered.
+    """
+    if changed is None:
+        return batch_size
+    chunks: int = 16**digits
+    return batch_size * max(1, min(chunks // max(len(changed), 1), SCAN_FACTOR_LIMIT))
+
+
+# A re-run's batch scans at most this many times ``batch_size`` rows: rows whose id is not text are all
+# in one chunk and always read, so even a file full of them parses batches of a bounded size.
+SCAN_FACTOR_LIMIT = 100
+
+
 def _tasks(
     source: sqlite3.Connection,
     spec: TableSpec,
@@ -96,7 +114,7 @@ def _tasks(
 ) -> Iterator[BatchTask]:
     """The table's batches after ``after_rowid``, each with the repeated ids that fall in it."""
     repeated = sorted(duplicates)
-    for after, last in rowid_ranges(source, spec, batch_size, after_rowid):
+    for after, last in rowid_ranges(source, spec, scanned_per_batch(batch_size, changed, digits), after_rowid):
         in_range = repeated[bisect_right(repeated, after) : bisect_right(repeated, last)]
         yield BatchTask(
             spec.name, after, last, batch_size, {rowid: duplicates[rowid] for rowid in in_range}, changed, digits

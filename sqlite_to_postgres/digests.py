@@ -55,12 +55,16 @@ def chunk_of(source_id: object, digits: int) -> str:
 
 # --------------------------------------------------------------------------- the row encoding
 #
-# Each value is written as <length>:<text>, NULL as "-", and the values are joined by a tab, so no text
-# can pass for two values or for NULL. The row's hash is the first 8 bytes of the md5 of that text (UTF-8),
-# read as a signed 64-bit integer, which PostgreSQL's bigint holds and sums exactly (as numeric).
-# Python's len and PostgreSQL's length both count characters (code points), not bytes.
+# A row is written as a JSON array, without spaces, of its values' text, NULL as null: JSON's escaping
+# keeps any text from passing for two values or for NULL, and all three writers have it built in
+# (Python's json, SQLite's json_array, PostgreSQL's to_json), which escape alike (tests/test_digests.py,
+# tests/test_check_speed_paths.py). A value that is no text and no number is the empty object {}, which
+# no column's text can be. The row's hash is the first 8 bytes of the md5 of that text (UTF-8), read as
+# a signed 64-bit integer, which PostgreSQL's bigint holds and sums exactly (as numeric).
 
 # Python side.
+
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 def summarise(rows: Iterable[tuple[str, Iterable[object]]]) -> ChunkSummary:
@@ -69,10 +73,8 @@ def summarise(rows: Iterable[tuple[str, Iterable[object]]]) -> ChunkSummary:
     counts: dict[str, int] = {}
     sums: dict[str, int] = {}
     for chunk, values in rows:
-        # A re-run's per-row loop: kept flat, with text (most values) written out inline.
-        text = "\t".join(
-            [f"{len(value)}:{value}" if type(value) is str else _not_text(value) for value in values]
-        )
+        # A re-run's per-row loop: kept flat, with text and NULL (most values) passed as they are.
+        text = _dumps([value if value is None or type(value) is str else _not_text(value) for value in values])
         row_hash = int.from_bytes(
             md5(text.encode("utf-8", "surrogateescape"), usedforsecurity=False).digest()[:8],
             "big",
@@ -83,27 +85,23 @@ def summarise(rows: Iterable[tuple[str, Iterable[object]]]) -> ChunkSummary:
     return {chunk: (count, sums[chunk]) for chunk, count in counts.items()}
 
 
-def _not_text(value: object) -> str:
-    if value is None:
-        return "-"
+def _not_text(value: object) -> object:
     if type(value) is float:
         # PostgreSQL prints 9.0 as "9" and otherwise (below 1e15) the same shortest text as repr.
-        text = repr(value).removesuffix(".0")
-    elif type(value) is int:
-        text = str(value)
-    else:
-        # A blob, text that is not UTF-8, a value verify could not parse: no stored value encodes to "!"
-        # (each is "-" or length-prefixed), so the chunk always differs and is read again.
-        return "!"
-    return f"{len(text)}:{text}"
+        return repr(value).removesuffix(".0")
+    if type(value) is int:
+        return str(value)
+    # A blob, text that is not UTF-8, a value verify could not parse: {} is no column's text, so the
+    # chunk always differs and is read again.
+    return {}
 
 
 # SQL side: ``values`` are text expressions, one per column.
 
 
 def _row_hash_sql(values: Sequence[sql.Composable]) -> sql.Composable:
-    text = sql.SQL(" || E'\\t' || ").join(
-        sql.SQL("coalesce(length({v}) || ':' || {v}, '-')").format(v=value) for value in values
+    text = sql.SQL("'[' || concat_ws(',', {}) || ']'").format(
+        sql.SQL(", ").join(sql.SQL("coalesce(to_json({})::text, 'null')").format(value) for value in values)
     )
     return sql.SQL("('x' || left(md5({}), 16))::bit(64)::bigint").format(text)
 
@@ -134,27 +132,25 @@ def fetch_summary(cursor: psycopg2.extensions.cursor, query: sql.Composable, dig
 
 
 # SQLite side, for a re-run: the same text built by SQLite from the raw values, so Python only hashes
-# it (a fifth of the per-row cost of ``summarise``). Text, integers and NULL are written exactly as
-# ``summarise`` writes them. A double is written with 15 significant digits when they give it back
+# it (less than half the per-row cost of ``summarise``). Text, integers and NULL are written exactly
+# as ``summarise`` writes them. A double is written with 15 significant digits when they give it back
 # exactly, which then is the shortest spelling repr and PostgreSQL give, else with 17 (exact, but
-# spelled unlike PostgreSQL: its chunk is read again). A blob or a zero double is "!", which matches
-# nothing. So different values always encode differently, and a spelling PostgreSQL would not print
-# only costs reading a chunk again.
+# spelled unlike PostgreSQL: its chunk is read again). A blob, or a zero double (SQLite prints -0.0
+# as 0.0), is {}. So different values always encode differently, and a spelling PostgreSQL would not
+# print only costs reading a chunk again.
 
 
 def _sqlite_value_sql(column: str) -> str:
     # SQLite writes 9.0 as "9.0" and 1e-07 as "1.0e-07", where repr and PostgreSQL write "9" and "1e-07".
     real = f"replace(CAST({column} AS TEXT), '.0e', 'e')"
     shortest = (
-        f"CASE WHEN CAST({real} AS REAL) = {column} "
+        f"CASE WHEN {column} = 0 THEN json('{{}}') WHEN CAST({real} AS REAL) = {column} "
         f"THEN (CASE WHEN {real} LIKE '%.0' THEN substr({real}, 1, length({real}) - 2) ELSE {real} END) "
         f"ELSE printf('%!.17g', {column}) END"
     )
     return (
-        f"CASE typeof({column}) WHEN 'null' THEN '-' WHEN 'blob' THEN '!' "
-        # SQLite prints -0.0 as 0.0: a zero is "!", so its sign is never lost (its chunk is read again).
-        f"WHEN 'real' THEN (CASE WHEN {column} = 0 THEN '!' ELSE length({shortest}) || ':' || {shortest} END) "
-        f"ELSE length({column}) || ':' || {column} END"
+        f"CASE typeof({column}) WHEN 'text' THEN {column} WHEN 'null' THEN NULL "
+        f"WHEN 'integer' THEN CAST({column} AS TEXT) WHEN 'real' THEN {shortest} ELSE json('{{}}') END"
     )
 
 
@@ -163,7 +159,7 @@ def sqlite_summary_query(spec: TableSpec, digits: int) -> str:
     columns = [quote(column) for column in spec.source_columns]
     source_id = columns[0]
     chunk = f"CASE typeof({source_id}) WHEN 'text' THEN substr({source_id}, 1, {int(digits)}) ELSE '{NO_CHUNK}' END"
-    text = " || char(9) || ".join(_sqlite_value_sql(column) for column in columns)
+    text = f"json_array({', '.join(_sqlite_value_sql(column) for column in columns)})"
     return (
         f"SELECT {chunk}, CAST({text} AS BLOB) FROM {quote(spec.name)} WHERE rowid > ? AND rowid <= ?"
     )
