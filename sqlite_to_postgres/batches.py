@@ -17,7 +17,7 @@ from .errors import TargetError, first_line
 from .extract import duplicate_ids, rowid_ranges, unique_as_written
 from .load import BatchResult
 from .tables import TableSpec
-from .workers import BatchPreparer, BatchTask, PreparedBatch, SummaryTask
+from .workers import BatchPreparer, BatchTask, PreparedBatch, summary_tasks
 
 log = logging.getLogger(__name__)
 
@@ -59,11 +59,6 @@ def run_in_order(table: str, jobs: Iterator[Callable[[], BatchResult]]) -> Itera
             yield outcome(number, pending)
 
 
-# Rows per range a worker summarises: few enough ranges that the partial summaries (up to one entry
-# per chunk each) cost little to send back, enough that two workers share a table of 100,000 rows.
-SUMMARY_ROWS = 50_000
-
-
 def changed_chunk_keys(
     source: sqlite3.Connection,
     target: psycopg2.extensions.connection,
@@ -78,10 +73,7 @@ def changed_chunk_keys(
     """
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"summary-{spec.name}") as pool:
         target_side = pool.submit(target_summary, target, spec, digits)
-        tasks = (
-            SummaryTask(spec.name, after, last, digits) for after, last in rowid_ranges(source, spec, SUMMARY_ROWS)
-        )
-        source_side = preparer.summarise(source, tasks)
+        source_side = preparer.summarise(source, summary_tasks(source, spec, digits))
         return changed_chunks(source_side, target_side.result())
 
 

@@ -236,17 +236,32 @@ def merge_summaries(parts: Iterable[ChunkSummary]) -> ChunkSummary:
 
 def target_summary(connection: psycopg2.extensions.connection, spec: TableSpec, digits: int) -> ChunkSummary:
     """The same digests of the target table, each value as ``::text``, computed by PostgreSQL in one scan."""
+    with connection.cursor() as cursor:
+        summary = text_summary(cursor, spec, digits)
+    connection.rollback()  # only reads
+    return summary
+
+
+def text_summary(cursor: psycopg2.extensions.cursor, spec: TableSpec, digits: int) -> ChunkSummary:
+    """``target_summary`` inside the caller's transaction, whose settings it leaves as they were."""
     query = summary_query(
         spec, [sql.SQL("{}::text").format(sql.Identifier(column.target)) for column in spec.columns]
     )
-    with connection.cursor() as cursor:
-        # The renderings must match the source's text: UTC offsets as +00, ISO dates, shortest floats.
-        cursor.execute(
-            "SET LOCAL TimeZone = 'UTC'; SET LOCAL DateStyle = 'ISO'; SET LOCAL extra_float_digits = 1"
-        )
-        summary = fetch_summary(cursor, query, digits)
-    connection.rollback()  # only reads, and SET LOCAL must not outlive them
+    cursor.execute(f"SELECT {', '.join(f'current_setting({name!r})' for name, _ in _TEXT_SETTINGS)}")
+    earlier = cursor.fetchone()
+    # The renderings must match the source's text: UTC offsets as +00, ISO dates, shortest floats.
+    _set_locally(cursor, [value for _, value in _TEXT_SETTINGS])
+    summary = fetch_summary(cursor, query, digits)
+    _set_locally(cursor, earlier)
     return summary
+
+
+_TEXT_SETTINGS = (("TimeZone", "UTC"), ("DateStyle", "ISO"), ("extra_float_digits", "1"))
+
+
+def _set_locally(cursor: psycopg2.extensions.cursor, values: Sequence[str]) -> None:
+    calls = ", ".join(f"set_config({name!r}, %s, true)" for name, _ in _TEXT_SETTINGS)
+    cursor.execute(f"SELECT {calls}", list(values))
 
 
 def changed_chunks(source: ChunkSummary, target: ChunkSummary) -> set[str]:

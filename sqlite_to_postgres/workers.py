@@ -24,9 +24,9 @@ from typing import TypeVar
 
 from .connections import open_source
 from .digests import ChunkSummary, merge_summaries, source_range_summary, sqlite_chunk_condition
-from .extract import count_range, read_rows
+from .extract import count_range, read_rows, rowid_ranges
 from .load import Batch
-from .tables import get_table
+from .tables import TableSpec, get_table
 from .transform import CANONICAL_UUID, to_copy_lines, to_records
 
 T = TypeVar("T")
@@ -71,6 +71,17 @@ class SummaryTask:
     after_rowid: int
     last_rowid: int
     digits: int
+
+
+# Rows per range a worker summarises: few enough ranges that the partial summaries (up to one entry
+# per chunk each) cost little to send back, enough that two workers share a table of 100,000 rows.
+SUMMARY_ROWS = 50_000
+
+
+def summary_tasks(source: sqlite3.Connection, spec: TableSpec, digits: int) -> Iterator[SummaryTask]:
+    """The whole table in ranges of rowids, to summarise."""
+    for after, last in rowid_ranges(source, spec, SUMMARY_ROWS):
+        yield SummaryTask(spec.name, after, last, digits)
 
 
 def summarise_range(source: sqlite3.Connection, task: SummaryTask) -> ChunkSummary:
@@ -158,6 +169,12 @@ class BatchPreparer:
     A context manager: the processes start on first use and stop on exit. At most ``workers + 1``
     batches are in flight, so memory stays bounded by the batch size.
     """
+
+    @classmethod
+    def of(cls, source: sqlite3.Connection, workers: int) -> BatchPreparer:
+        """Workers reading the file behind ``source``; none when it has no file (an in-memory database)."""
+        path = source.execute("PRAGMA database_list").fetchone()[2]
+        return cls(path, workers if path else 0)
 
     def __init__(self, sqlite_path: str | os.PathLike[str], workers: int) -> None:
         if workers < 0:
