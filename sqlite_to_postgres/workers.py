@@ -15,7 +15,7 @@ import sqlite3
 import sys
 import threading
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -24,7 +24,15 @@ from typing import TypeVar
 
 from .connections import open_source
 from .digests import ChunkSummary, merge_summaries, source_range_summary, sqlite_chunk_condition
-from .extract import count_range, read_rows, rowid_ranges
+from .extract import (
+    check_source,
+    check_source_table,
+    count_range,
+    quick_check,
+    raise_if_corrupt,
+    read_rows,
+    rowid_ranges,
+)
 from .load import Batch
 from .tables import TableSpec, get_table
 from .transform import CANONICAL_UUID, to_copy_lines, to_records
@@ -139,6 +147,15 @@ def _prepare_in_worker(task: BatchTask) -> PreparedBatch:
     return prepare_batch(_worker_source, task)
 
 
+def _quick_check_in_worker(table: str) -> list[str]:
+    assert _worker_source is not None, "the worker's initializer opens the source"
+    return quick_check(_worker_source, table)
+
+
+def _sound() -> None:
+    """The verdict of a check already made."""
+
+
 def _summarise_in_worker(task: SummaryTask) -> ChunkSummary:
     assert _worker_source is not None, "the worker's initializer opens the source"
     return summarise_range(_worker_source, task)
@@ -208,8 +225,30 @@ class BatchPreparer:
             return merge_summaries(summarise_range(source, task) for task in tasks)
         return merge_summaries(self._in_workers(_summarise_in_worker, tasks))
 
-    def _in_workers(self, work: Callable[[T], R], tasks: Iterator[T]) -> Iterator[R]:
-        """Yield ``work(task)`` for each of ``tasks``, in their order, run by the worker processes."""
+    def check_soundness(self, source: sqlite3.Connection, specs: Sequence[TableSpec]) -> Callable[[], None]:
+        """Start reading the tables' pages for corruption; the call returned waits for the verdict.
+
+        Each table is checked by a worker (the last tables, the largest, first), so the check takes
+        about its largest table's time while this process goes on; that call raises SourceError when a
+        table is corrupt, and nothing may be written before it returned. Without workers the check is
+        done here and now.
+        """
+        if self.workers == 0:
+            check_source(source, specs)
+            return _sound
+        for spec in specs:
+            check_source_table(source, spec)
+        pool = self._started_pool()
+        with _main_script_hidden():
+            checks = [pool.submit(_quick_check_in_worker, spec.name) for spec in reversed(specs)]
+
+        def verdict() -> None:
+            for check in checks:
+                raise_if_corrupt(check.result())
+
+        return verdict
+
+    def _started_pool(self) -> ProcessPoolExecutor:
         if self._pool is None:
             # Not fork: the parent holds a PostgreSQL connection and threads, which a forked child must
             # not inherit (Airflow's task processes hold more of both). A fork server is a clean process,
@@ -223,11 +262,16 @@ class BatchPreparer:
                 initializer=_open_worker_source,
                 initargs=(self.sqlite_path,),
             )
+        return self._pool
+
+    def _in_workers(self, work: Callable[[T], R], tasks: Iterator[T]) -> Iterator[R]:
+        """Yield ``work(task)`` for each of ``tasks``, in their order, run by the worker processes."""
+        pool = self._started_pool()
         pending: deque[Future[R]] = deque()
         try:
             for task in tasks:
                 with _main_script_hidden():  # a submit may start a worker
-                    pending.append(self._pool.submit(work, task))
+                    pending.append(pool.submit(work, task))
                 if len(pending) > self.workers:
                     yield pending.popleft().result()
             while pending:
