@@ -6,7 +6,6 @@ import json
 import sqlite3
 from collections.abc import Iterator
 
-from ..digests import ChunkSummary, summarise
 from ..errors import ConsistencyError, SourceError
 from ..extract import quote, tolerant_text
 from ..tables import Column, TableSpec
@@ -64,11 +63,10 @@ class Source:
         return source_id is None or source_id in (raw_id, key)
 
     def rows(
-        self, rejected: list[int], *, sort: bool = True, prefixes: frozenset[str] | None = None, digits: int = 0
+        self, rejected: list[int], *, prefixes: frozenset[str] | None = None, digits: int = 0
     ) -> Iterator[Row]:
         """Every row not set aside (or only those whose canonical id starts with one of ``prefixes``, ''
-        for no uuid), sorted by canonical id unless ``sort`` is false; ``rejected[0]`` counts the ones set
-        aside.
+        for no uuid), sorted by canonical id; ``rejected[0]`` counts the ones set aside.
 
         Rows whose id is no uuid come first, with key ''.
         """
@@ -82,7 +80,7 @@ class Source:
             )
             parameters = (json.dumps(sorted(prefixes)),)
         # SQLite sorts with its external sorter (bounded memory, spilling to temp files) on the key.
-        query = f"{query} ORDER BY sort_key COLLATE BINARY" if sort else query
+        query = f"{query} ORDER BY sort_key COLLATE BINARY"
         try:
             cursor = self.connection.execute(query, parameters)
             while batch := cursor.fetchmany(self.batch_size):
@@ -114,8 +112,3 @@ class Source:
             return {prefix for (prefix,) in self.connection.execute(query)}
         except sqlite3.DatabaseError as error:
             raise SourceError(f"cannot read ids: {error}", table=self.spec.name) from error
-
-    def chunks(self, digits: int, rejected: list[int]) -> ChunkSummary:
-        """The digest of each chunk of canonical rows (chunk: the canonical id's first ``digits``)."""
-        # A digest is a sum, the same in any order: the rows are read as they lie, unsorted.
-        return summarise((row.key[:digits], row.values) for row in self.rows(rejected, sort=False))

@@ -9,7 +9,7 @@ from typing import Any
 import psycopg2.extensions
 from psycopg2 import sql
 
-from ..digests import ChunkSummary, fetch_summary, summary_query, text_summary
+from ..digests import ChunkSummary, text_summary
 from ..tables import TableSpec
 from .normalise import SQL_RENDER, Row
 
@@ -60,11 +60,6 @@ class Target:
         )
         for key, *values in self._stream(query, params, "rows"):
             yield Row(key, tuple(values))
-
-    def chunks(self, digits: int) -> ChunkSummary:
-        """The digest of each chunk of canonical rows, computed by PostgreSQL in one scan."""
-        with self.connection.cursor() as cursor:
-            return fetch_summary(cursor, summary_query(self.spec, self.rendered), digits)
 
     def text_chunks(self, digits: int) -> ChunkSummary:
         """The digest of each chunk of the rows as ``::text``, as a re-run's raw source rows are written."""
