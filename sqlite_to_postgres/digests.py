@@ -193,28 +193,38 @@ def source_range_summary(
 
     Summaries of ranges add up (``merge_summaries``), so worker processes can each take some.
     """
-    md5 = hashlib.md5
-    counts: dict[str, int] = {}
-    sums: dict[str, int] = {}
     text_factory = connection.text_factory
     try:
         try:
-            cursor = connection.execute(sqlite_summary_query(spec, digits), (after_rowid, last_rowid))
-            rows = cursor.fetchall()
+            return _summarise_query(connection, spec, digits, after_rowid, last_rowid)
         except sqlite3.OperationalError as error:
-            # An id that is not UTF-8: its chunk read as extract.read_rows reads it.
+            # An id that is not UTF-8: the range is read again, its chunk read as extract.read_rows reads it.
             if "decode" not in str(error):
                 raise
             connection.text_factory = tolerant_text
-            rows = connection.execute(sqlite_summary_query(spec, digits), (after_rowid, last_rowid)).fetchall()
+            return _summarise_query(connection, spec, digits, after_rowid, last_rowid)
     except sqlite3.DatabaseError as error:
         raise SourceError(f"cannot read rows after rowid {after_rowid}: {error}", table=spec.name) from error
     finally:
         connection.text_factory = text_factory
-    for chunk, text in rows:
-        row_hash = int.from_bytes(md5(text, usedforsecurity=False).digest()[:8], "big", signed=True)
-        counts[chunk] = counts.get(chunk, 0) + 1
-        sums[chunk] = sums.get(chunk, 0) + row_hash
+
+
+# Rows fetched at a time by a summary: the memory a worker holds does not grow with the range.
+_FETCH_ROWS = 1_000
+
+
+def _summarise_query(
+    connection: sqlite3.Connection, spec: TableSpec, digits: int, after_rowid: int, last_rowid: int
+) -> ChunkSummary:
+    md5 = hashlib.md5
+    counts: dict[str, int] = {}
+    sums: dict[str, int] = {}
+    cursor = connection.execute(sqlite_summary_query(spec, digits), (after_rowid, last_rowid))
+    while rows := cursor.fetchmany(_FETCH_ROWS):
+        for chunk, text in rows:
+            row_hash = int.from_bytes(md5(text, usedforsecurity=False).digest()[:8], "big", signed=True)
+            counts[chunk] = counts.get(chunk, 0) + 1
+            sums[chunk] = sums.get(chunk, 0) + row_hash
     return {chunk: (count, sums[chunk]) for chunk, count in counts.items()}
 
 
