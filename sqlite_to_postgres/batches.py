@@ -12,12 +12,12 @@ from functools import partial
 import psycopg2
 import psycopg2.extensions
 
-from .digests import changed_chunks, source_summary, target_summary
+from .digests import changed_chunks, target_summary
 from .errors import TargetError, first_line
-from .extract import duplicate_ids, read_rows, rowid_ranges, unique_as_written
+from .extract import duplicate_ids, rowid_ranges, unique_as_written
 from .load import BatchResult
 from .tables import TableSpec
-from .workers import BatchPreparer, BatchTask, PreparedBatch
+from .workers import BatchPreparer, BatchTask, PreparedBatch, summary_tasks
 
 log = logging.getLogger(__name__)
 
@@ -63,14 +63,36 @@ def changed_chunk_keys(
     source: sqlite3.Connection,
     target: psycopg2.extensions.connection,
     spec: TableSpec,
-    batch_size: int,
+    preparer: BatchPreparer,
     digits: int,
 ) -> set[str]:
-    """Chunks of ids whose rows differ between the two sides; PostgreSQL sums its side meanwhile."""
+    """Chunks of ids whose rows differ between the two sides.
+
+    The source side is summarised by the worker processes, a range of rowids each, while PostgreSQL
+    sums its side in a thread (psycopg2 lets go of the GIL while the server works).
+    """
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"summary-{spec.name}") as pool:
         target_side = pool.submit(target_summary, target, spec, digits)
-        source_side = source_summary(read_rows(source, spec, batch_size), digits)
+        source_side = preparer.summarise(source, summary_tasks(source, spec, digits))
         return changed_chunks(source_side, target_side.result())
+
+
+def scanned_per_batch(batch_size: int, changed: frozenset[str] | None, digits: int) -> int:
+    """Source rows one batch covers: ``batch_size``, or on a re-run as many as hold about ``batch_size``
+    rows of the changed chunks (ids are random, so rows spread evenly over chunks).
+
+    A batch is a transaction; a re-run after a small change would otherwise commit hundreds that write
+    nothing. Memory stays bounded by the rows parsed, which SQLite has already filtered.
+    """
+    if changed is None:
+        return batch_size
+    chunks: int = 16**digits
+    return batch_size * max(1, min(chunks // max(len(changed), 1), SCAN_FACTOR_LIMIT))
+
+
+# A re-run's batch scans at most this many times ``batch_size`` rows: rows whose id is not text are all
+# in one chunk and always read, so even a file full of them parses batches of a bounded size.
+SCAN_FACTOR_LIMIT = 100
 
 
 def _tasks(
@@ -84,7 +106,7 @@ def _tasks(
 ) -> Iterator[BatchTask]:
     """The table's batches after ``after_rowid``, each with the repeated ids that fall in it."""
     repeated = sorted(duplicates)
-    for after, last in rowid_ranges(source, spec, batch_size, after_rowid):
+    for after, last in rowid_ranges(source, spec, scanned_per_batch(batch_size, changed, digits), after_rowid):
         in_range = repeated[bisect_right(repeated, after) : bisect_right(repeated, last)]
         yield BatchTask(
             spec.name, after, last, batch_size, {rowid: duplicates[rowid] for rowid in in_range}, changed, digits

@@ -47,15 +47,34 @@ def check_source_table(connection: sqlite3.Connection, spec: TableSpec) -> None:
 
 def check_source(connection: sqlite3.Connection, specs: Iterable[TableSpec]) -> None:
     """Before anything is written: the file is sound SQLite and has every table and column to be read."""
+    specs = list(specs)
     for spec in specs:
         check_source_table(connection, spec)
+    # Each table with its indexes, not the whole file: the pages the migration reads are the ones that count.
+    for spec in specs:
+        raise_if_corrupt(quick_check(connection, spec.name))
+
+
+def quick_check(connection: sqlite3.Connection, table: str) -> list[str]:
+    """What ``PRAGMA quick_check`` finds in one table and its indexes: ["ok"] when they are sound.
+
+    quick_check reads every page (about 0.6 s for the 360 MB of 100 times the real catalog) but not
+    the indexes' agreement with the tables, which a read-only migration does not need. Without it a
+    corrupt page in the last table would fail the run after the first tables were written.
+    """
     try:
-        # quick_check reads every page (about 1.4 s for 360 MB) but not the indexes' agreement with the
-        # tables, which a read-only migration does not need. Without it a corrupt page in the last table
-        # would fail the run after the first tables were written.
-        problems = [row[0] for row in connection.execute("PRAGMA quick_check(5)")]
+        return [row[0] for row in connection.execute(f"PRAGMA quick_check({quote(table)})").fetchmany(5)]
     except sqlite3.DatabaseError as error:
-        raise SourceError(f"the SQLite file is corrupt: {error}") from error
+        # Damage that stops the table's check itself ("malformed"): the whole file's check says where.
+        try:
+            found = [row[0] for row in connection.execute("PRAGMA quick_check(5)")]
+        except sqlite3.DatabaseError:
+            found = ["ok"]
+        return [f"{error}"] if found == ["ok"] else found
+
+
+def raise_if_corrupt(problems: list[str]) -> None:
+    """The one error for what ``quick_check`` found, if anything."""
     if problems != ["ok"]:
         details = [line for text in problems for line in text.splitlines() if not line.startswith("***")]
         raise SourceError(f"the SQLite file is corrupt: {'; '.join(details[:3])}")
@@ -163,17 +182,23 @@ def read_rows(
     batch_size: int,
     after_rowid: int = 0,
     up_to_rowid: int | None = None,
+    condition: tuple[str, tuple[object, ...]] = ("", ()),
 ) -> Iterator[SourceRow]:
-    """Yield ``(rowid, *columns)`` for every row after ``after_rowid`` (up to ``up_to_rowid``), ``batch_size`` at a time."""
+    """Yield ``(rowid, *columns)`` for every row after ``after_rowid`` (up to ``up_to_rowid``), ``batch_size`` at a time.
+
+    ``condition``, SQL and its parameters, keeps only the rows it holds for (a re-run's changed chunks).
+    """
     columns = ", ".join(quote(column) for column in spec.source_columns)
-    sql = f"SELECT rowid, {columns} FROM {quote(spec.name)} WHERE rowid > ? AND rowid <= ? ORDER BY rowid"
+    where, parameters = condition
+    where = f" AND ({where})" if where else ""
+    sql = f"SELECT rowid, {columns} FROM {quote(spec.name)} WHERE rowid > ? AND rowid <= ?{where} ORDER BY rowid"
     last_rowid = after_rowid
     # SQLite's rowids are signed 64-bit integers.
     end = (1 << 63) - 1 if up_to_rowid is None else up_to_rowid
     try:
         while True:
             try:
-                cursor = connection.execute(sql, (last_rowid, end))
+                cursor = connection.execute(sql, (last_rowid, end, *parameters))
                 while rows := cursor.fetchmany(batch_size):
                     yield from rows
                     last_rowid = rows[-1][0]
@@ -193,6 +218,15 @@ def read_rows(
         raise SourceError(f"cannot read rows after rowid {last_rowid}: {error}", table=spec.name) from error
     finally:
         connection.text_factory = str
+
+
+def count_range(connection: sqlite3.Connection, spec: TableSpec, after_rowid: int, last_rowid: int) -> int:
+    """How many rows have ``after_rowid < rowid <= last_rowid``."""
+    sql = f"SELECT count(*) FROM {quote(spec.name)} WHERE rowid > ? AND rowid <= ?"
+    try:
+        return int(connection.execute(sql, (after_rowid, last_rowid)).fetchone()[0])
+    except sqlite3.DatabaseError as error:
+        raise SourceError(f"cannot count rows after rowid {after_rowid}: {error}", table=spec.name) from error
 
 
 def rowid_ranges(

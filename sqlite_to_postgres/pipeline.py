@@ -14,7 +14,6 @@ import psycopg2.extensions
 from .batches import TransientTargetError
 from .connections import open_source, open_target
 from .errors import TargetError
-from .extract import check_source
 from .options import RunOptions
 from .progress import LogProgress, Progress
 from .schema import apply_schema
@@ -37,22 +36,27 @@ def migrate(
 ) -> list[TableSummary]:
     """Migrate the options' tables in foreign-key order, reconnecting after a dropped connection.
 
-    ``apply_ddl`` applies the target schema first; ``check_file`` reads the whole SQLite file for
-    corruption before anything is written (a caller that checked it already may skip that).
+    ``apply_ddl`` applies the target schema first; ``check_file`` reads every page of the tables for
+    corruption before anything is written, in the worker processes while this one connects to PostgreSQL
+    (a caller that checked the file already may skip that).
     """
     options = options or RunOptions()
     progress = progress or LogProgress()
     summaries = []
     with ExitStack() as stack:
         source = stack.enter_context(open_source(sqlite_path))
+        preparer = stack.enter_context(BatchPreparer(sqlite_path, options.worker_count))
         if check_file:
             progress.step("source", "checking the source")
             try:
-                check_source(source, [get_table(name) for name in options.tables])
+                # The workers read the tables' pages while this process connects to PostgreSQL.
+                sound = preparer.check_soundness(source, [get_table(name) for name in options.tables])
+                target = stack.enter_context(open_target(dsn))
+                sound()
             finally:
                 progress.done("source")
-        preparer = stack.enter_context(BatchPreparer(sqlite_path, options.worker_count))
-        target = stack.enter_context(open_target(dsn))
+        else:
+            target = stack.enter_context(open_target(dsn))
         if apply_ddl:
             apply_schema(target, lock_timeout=options.lock_timeout)
         for table in options.tables:

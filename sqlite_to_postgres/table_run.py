@@ -130,7 +130,7 @@ class _TableRun:
         changed: frozenset[str] | None = None
         if plan.compare_chunks:
             self.progress.step(table, "comparing chunks", plan.rows)
-            changed = frozenset(changed_chunk_keys(self.source, self.target, self.spec, batch_size, digits))
+            changed = frozenset(changed_chunk_keys(self.source, self.target, self.spec, self.preparer, digits))
             log.info("%s: %d chunks of ids differ from the source", table, len(changed))
             if not changed:  # identical to its source: every row read, none written
                 unchanged = Counts(plan.rows, unchanged=plan.rows)

@@ -15,18 +15,30 @@ import sqlite3
 import sys
 import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from types import TracebackType
+from typing import TypeVar
 
 from .connections import open_source
-from .digests import chunk_of
-from .extract import read_rows
+from .digests import ChunkSummary, merge_summaries, source_range_summary, sqlite_chunk_condition
+from .extract import (
+    check_source,
+    check_source_table,
+    count_range,
+    quick_check,
+    raise_if_corrupt,
+    read_rows,
+    rowid_ranges,
+)
 from .load import Batch
-from .tables import get_table
+from .tables import TableSpec, get_table
 from .transform import CANONICAL_UUID, to_copy_lines, to_records
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 @dataclass(slots=True, frozen=True)
@@ -59,18 +71,43 @@ class PreparedBatch:
 _OTHER_SPELLING = re.compile(f"^(?!{CANONICAL_UUID.pattern}$)", re.MULTILINE)
 
 
+@dataclass(slots=True, frozen=True)
+class SummaryTask:
+    """The chunk digests of the source rows with ``after_rowid < rowid <= last_rowid``."""
+
+    table: str
+    after_rowid: int
+    last_rowid: int
+    digits: int
+
+
+# Rows per range a worker summarises: few enough ranges that the partial summaries (up to one entry
+# per chunk each) cost little to send back, enough that two workers share a table of 100,000 rows.
+SUMMARY_ROWS = 50_000
+
+
+def summary_tasks(source: sqlite3.Connection, spec: TableSpec, digits: int) -> Iterator[SummaryTask]:
+    """The whole table in ranges of rowids, to summarise."""
+    for after, last in rowid_ranges(source, spec, SUMMARY_ROWS):
+        yield SummaryTask(spec.name, after, last, digits)
+
+
+def summarise_range(source: sqlite3.Connection, task: SummaryTask) -> ChunkSummary:
+    return source_range_summary(source, get_table(task.table), task.digits, task.after_rowid, task.last_rowid)
+
+
 def prepare_batch(source: sqlite3.Connection, task: BatchTask) -> PreparedBatch:
     """Read one range of rows and run both transforms over it."""
     spec = get_table(task.table)
-    rows = list(read_rows(source, spec, task.batch_size, task.after_rowid, task.last_rowid))
+    # On a re-run SQLite skips the rows of unchanged chunks: they are neither fetched nor parsed.
+    only = ("", ()) if task.changed is None else sqlite_chunk_condition(spec, task.digits, task.changed)
+    rows = list(read_rows(source, spec, task.batch_size, task.after_rowid, task.last_rowid, only))
     # One search over the batch's ids, one per line, costs a third of a test per id.
     ids = "\n".join([row[1] for row in rows if type(row[1]) is str])
     other_spellings = ids != "" and _OTHER_SPELLING.search(ids) is not None
     unchanged = 0
     if task.changed is not None:
-        wanted = [row for row in rows if chunk_of(row[1], task.digits) in task.changed]
-        unchanged = len(rows) - len(wanted)
-        rows = wanted
+        unchanged = count_range(source, spec, task.after_rowid, task.last_rowid) - len(rows)
     lines = to_copy_lines(spec, to_records(spec, iter(rows), task.duplicates))
     return PreparedBatch(Batch.of(lines, task.last_rowid, unchanged), task.after_rowid, other_spellings)
 
@@ -110,6 +147,20 @@ def _prepare_in_worker(task: BatchTask) -> PreparedBatch:
     return prepare_batch(_worker_source, task)
 
 
+def _quick_check_in_worker(table: str) -> list[str]:
+    assert _worker_source is not None, "the worker's initializer opens the source"
+    return quick_check(_worker_source, table)
+
+
+def _sound() -> None:
+    """The verdict of a check already made."""
+
+
+def _summarise_in_worker(task: SummaryTask) -> ChunkSummary:
+    assert _worker_source is not None, "the worker's initializer opens the source"
+    return summarise_range(_worker_source, task)
+
+
 @contextmanager
 def _main_script_hidden() -> Iterator[None]:
     """Keep a worker started meanwhile from importing the script this process runs as ``__main__``.
@@ -136,6 +187,12 @@ class BatchPreparer:
     batches are in flight, so memory stays bounded by the batch size.
     """
 
+    @classmethod
+    def of(cls, source: sqlite3.Connection, workers: int) -> BatchPreparer:
+        """Workers reading the file behind ``source``; none when it has no file (an in-memory database)."""
+        path = source.execute("PRAGMA database_list").fetchone()[2]
+        return cls(path, workers if path else 0)
+
     def __init__(self, sqlite_path: str | os.PathLike[str], workers: int) -> None:
         if workers < 0:
             raise ValueError(f"workers must be 0 or more, not {workers}")
@@ -160,6 +217,38 @@ class BatchPreparer:
             for task in tasks:
                 yield prepare_batch(source, task)
             return
+        yield from self._in_workers(_prepare_in_worker, tasks)
+
+    def summarise(self, source: sqlite3.Connection, tasks: Iterator[SummaryTask]) -> ChunkSummary:
+        """The chunk digests of the rows of all ``tasks``, each range summarised by a worker."""
+        if self.workers == 0:
+            return merge_summaries(summarise_range(source, task) for task in tasks)
+        return merge_summaries(self._in_workers(_summarise_in_worker, tasks))
+
+    def check_soundness(self, source: sqlite3.Connection, specs: Sequence[TableSpec]) -> Callable[[], None]:
+        """Start reading the tables' pages for corruption; the call returned waits for the verdict.
+
+        Each table is checked by a worker (the last tables, the largest, first), so the check takes
+        about its largest table's time while this process goes on; that call raises SourceError when a
+        table is corrupt, and nothing may be written before it returned. Without workers the check is
+        done here and now.
+        """
+        if self.workers == 0:
+            check_source(source, specs)
+            return _sound
+        for spec in specs:
+            check_source_table(source, spec)
+        pool = self._started_pool()
+        with _main_script_hidden():
+            checks = [pool.submit(_quick_check_in_worker, spec.name) for spec in reversed(specs)]
+
+        def verdict() -> None:
+            for check in checks:
+                raise_if_corrupt(check.result())
+
+        return verdict
+
+    def _started_pool(self) -> ProcessPoolExecutor:
         if self._pool is None:
             # Not fork: the parent holds a PostgreSQL connection and threads, which a forked child must
             # not inherit (Airflow's task processes hold more of both). A fork server is a clean process,
@@ -173,11 +262,16 @@ class BatchPreparer:
                 initializer=_open_worker_source,
                 initargs=(self.sqlite_path,),
             )
-        pending: deque[Future[PreparedBatch]] = deque()
+        return self._pool
+
+    def _in_workers(self, work: Callable[[T], R], tasks: Iterator[T]) -> Iterator[R]:
+        """Yield ``work(task)`` for each of ``tasks``, in their order, run by the worker processes."""
+        pool = self._started_pool()
+        pending: deque[Future[R]] = deque()
         try:
             for task in tasks:
                 with _main_script_hidden():  # a submit may start a worker
-                    pending.append(self._pool.submit(_prepare_in_worker, task))
+                    pending.append(pool.submit(work, task))
                 if len(pending) > self.workers:
                     yield pending.popleft().result()
             while pending:

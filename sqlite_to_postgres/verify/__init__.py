@@ -11,8 +11,10 @@ case or with braces still line up, and ``target`` reads PostgreSQL. A source val
 is a difference, unless the migration set its row aside in ``migration.rejects``. ``report`` holds
 what was found and prints it.
 
-Fast mode first compares the chunk digests of the same canonical rows on each side (``digests``, as a
-re-run does) and fetches only the rows of chunks whose digests differ.
+Fast mode first compares the chunk digests a re-run compares (``digests``: the source's raw values
+summed by worker processes, PostgreSQL's values as text summed by the server meanwhile), counts the
+rows of chunks whose digests agree as matched (equal text is an equal value), and compares row by row,
+as the full check does, only the chunks that differ and those holding an id written otherwise.
 """
 
 from .compare import DEFAULT_BATCH_SIZE, SHOWN_DIFFERENCES, check_consistency

@@ -6,6 +6,7 @@ import logging
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -16,9 +17,10 @@ import psycopg2.extensions
 from ..digests import changed_chunks, chunk_digits
 from ..errors import ConsistencyError, TargetError, first_line
 from ..extract import check_source_table, tolerant_text
-from ..options import selected_tables
+from ..options import default_workers, selected_tables
 from ..state import rejected_rows
 from ..tables import Kind, TableSpec, get_table
+from ..workers import BatchPreparer, summary_tasks
 from .normalise import Row, clip, display, uuid_key
 from .report import ColumnDifference, ConsistencyReport, RowDifference, TableReport
 from .source import UUID_KEY_FUNCTION, Source, UndecodableSource, id_column
@@ -120,30 +122,51 @@ def _compare_rows(
 
 
 def _compare_by_chunks(
-    spec: TableSpec, source_side: Source, target_side: Target, rows: int, tally: _Tally, rejected: list[int]
+    spec: TableSpec,
+    source_side: Source,
+    target_side: Target,
+    rows: int,
+    tally: _Tally,
+    rejected: list[int],
+    preparer: BatchPreparer,
 ) -> tuple[int, int]:
-    """Compare chunk digests, then row by row only the chunks that differ: (chunks, differing chunks)."""
+    """Compare chunk digests, then row by row only the chunks that differ: (chunks, differing chunks).
+
+    The digests are a re-run's: the source's raw values as text, summarised by the worker processes,
+    against PostgreSQL's values as ``::text``, summarised by the server meanwhile. Equal text is an
+    equal value (each type's output is one spelling per value), so a chunk whose digests agree holds
+    equal rows: its rows count as matched without being read. Any other spelling of a source value (an
+    offset other than +00, an id in capitals) only makes its chunk differ, and a differing chunk is
+    compared row by row on canonical values as the full check does.
+    """
     digits = chunk_digits(rows)
-    ours, theirs = source_side.chunks(digits, rejected), target_side.chunks(digits)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"check-{spec.name}") as pool:
+        target_digests = pool.submit(target_side.text_chunks, digits)
+        ours = preparer.summarise(source_side.connection, summary_tasks(source_side.connection, spec, digits))
+        # A row whose id is written otherwise sits in one raw chunk but belongs to another canonical one.
+        odd = source_side.odd_prefixes(digits)
+        theirs = target_digests.result()
     differing = changed_chunks(ours, theirs)
     chunks = len(ours.keys() | theirs.keys())
-    tally.matched += sum(count for chunk, (count, _) in ours.items() if chunk not in differing)
-    if len(differing) * 2 > chunks:
+    compared = frozenset(differing | odd | {""})
+    if len(compared) * 2 > chunks:
         # Most chunks differ: filtering by chunk would cost more than it saves, so read every row again.
-        # Rows set aside were counted by the digest pass; this second pass must not count them again.
-        _compare_rows(spec, source_side.rows([0]), target_side.rows(), tally)
-    elif differing:
-        _compare_rows(
-            spec,
-            (row for row in source_side.rows([0]) if row.key[:digits] in differing),
-            target_side.rows(sorted(differing), digits),
-            tally,
-        )
+        _compare_rows(spec, source_side.rows(rejected), target_side.rows(), tally)
+        return chunks, len(differing)
+    # Rows of the other chunks are canonical (their text equals PostgreSQL's) and equal, bar a 64-bit
+    # collision; rows set aside are in differing chunks (the target lacks them), so counted below.
+    tally.matched += sum(count for chunk, (count, _) in ours.items() if chunk not in compared)
+    _compare_rows(
+        spec,
+        source_side.rows(rejected, prefixes=compared, digits=digits),
+        target_side.rows(sorted(compared - {""}), digits),
+        tally,
+    )
     return chunks, len(differing)
 
 
 def _compare_table(
-    spec: TableSpec, source_side: Source, target_side: Target, rows: int, fast: bool
+    spec: TableSpec, source_side: Source, target_side: Target, rows: int, fast: bool, preparer: BatchPreparer
 ) -> tuple[_Tally, int, tuple[int, int] | None]:
     """Tally every row of one table: (tally, rows set aside, (chunks, differing chunks) in fast mode)."""
     tally = _Tally()
@@ -151,7 +174,7 @@ def _compare_table(
     if not fast:
         _compare_rows(spec, source_side.rows(rejected), target_side.rows(), tally)
         return tally, rejected[0], None
-    chunks = _compare_by_chunks(spec, source_side, target_side, rows, tally, rejected)
+    chunks = _compare_by_chunks(spec, source_side, target_side, rows, tally, rejected, preparer)
     return tally, rejected[0], chunks
 
 
@@ -161,6 +184,7 @@ def _check_table(
     table: str,
     batch_size: int,
     fast: bool,
+    preparer: BatchPreparer,
 ) -> TableReport:
     started = time.monotonic()
     spec = get_table(table)
@@ -174,13 +198,13 @@ def _check_table(
     text_factory = source.text_factory
     try:
         try:
-            tally, rejected, chunks = _compare_table(spec, source_side, target_side, rows, fast)
+            tally, rejected, chunks = _compare_table(spec, source_side, target_side, rows, fast, preparer)
         except UndecodableSource:
             # sqlite3's C decoder fails a whole fetch on one bad byte; decoding in Python is slower, so it is
             # used only for a table that needs it, read again from the start.
             log.warning("%s: text that is not UTF-8; comparing again with a tolerant decoder", table)
             source.text_factory = tolerant_text
-            tally, rejected, chunks = _compare_table(spec, source_side, target_side, rows, fast)
+            tally, rejected, chunks = _compare_table(spec, source_side, target_side, rows, fast, preparer)
     finally:
         source.text_factory = text_factory
     report = TableReport(
@@ -242,11 +266,13 @@ def check_consistency(
     *,
     batch_size: int = DEFAULT_BATCH_SIZE,
     fast: bool = False,
+    workers: int | None = None,
 ) -> ConsistencyReport:
     """Compare ``tables`` (all, in TABLE_NAMES order, by default) between SQLite and PostgreSQL.
 
     Counts rows, then compares every mapped column of every row; ``fast`` compares per-chunk
-    digests first and reads rows only in chunks that differ. Memory holds one batch of
+    digests first and reads rows only in chunks that differ (``workers`` processes sum the source's
+    digests: one per core by default, 0 for none). Memory holds one batch of
     ``batch_size`` rows per side. Registers a SQL function on ``source`` to sort its ids.
     """
     if batch_size < 1:
@@ -254,10 +280,12 @@ def check_consistency(
     names = selected_tables(tables)
     source.create_function(UUID_KEY_FUNCTION, 1, uuid_key, deterministic=True)
     reports = []
-    with _read_only_snapshot(target):
+    # Fast mode's source digests are summed by worker processes (one per core by default).
+    workers = (default_workers() if workers is None else workers) if fast else 0
+    with _read_only_snapshot(target), BatchPreparer.of(source, workers) as preparer:
         for table in names:
             try:
-                reports.append(_check_table(source, target, table, batch_size, fast))
+                reports.append(_check_table(source, target, table, batch_size, fast, preparer))
             except psycopg2.Error as error:
                 raise TargetError(f"cannot read the target: {first_line(error)}", table=table) from error
     return ConsistencyReport(tuple(reports), fast=fast)

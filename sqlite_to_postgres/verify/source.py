@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterator
 
-from ..digests import ChunkSummary, summarise
 from ..errors import ConsistencyError, SourceError
 from ..extract import quote, tolerant_text
 from ..tables import Column, TableSpec
@@ -62,16 +62,27 @@ class Source:
         source_id = self.rejects[rowid]
         return source_id is None or source_id in (raw_id, key)
 
-    def rows(self, rejected: list[int], *, sort: bool = True) -> Iterator[Row]:
-        """Every row not set aside, sorted by canonical id unless ``sort`` is false; ``rejected[0]`` counts
-        the ones set aside.
+    def rows(
+        self, rejected: list[int], *, prefixes: frozenset[str] | None = None, digits: int = 0
+    ) -> Iterator[Row]:
+        """Every row not set aside (or only those whose canonical id starts with one of ``prefixes``, ''
+        for no uuid), sorted by canonical id; ``rejected[0]`` counts the ones set aside.
 
         Rows whose id is no uuid come first, with key ''.
         """
+        query = self.query
+        parameters: tuple[str, ...] = ()
+        if prefixes is not None:
+            # Filtered in SQLite, so rows of other chunks are neither fetched, normalised nor sorted.
+            query = (
+                f"SELECT * FROM ({query}) WHERE coalesce(substr(sort_key, 1, {int(digits)}), '') "
+                "IN (SELECT value FROM json_each(?))"
+            )
+            parameters = (json.dumps(sorted(prefixes)),)
         # SQLite sorts with its external sorter (bounded memory, spilling to temp files) on the key.
-        query = f"{self.query} ORDER BY sort_key COLLATE BINARY" if sort else self.query
+        query = f"{query} ORDER BY sort_key COLLATE BINARY"
         try:
-            cursor = self.connection.execute(query)
+            cursor = self.connection.execute(query, parameters)
             while batch := cursor.fetchmany(self.batch_size):
                 for sort_key, rowid, *values in batch:
                     raw_id = values[self.id_index]
@@ -89,7 +100,15 @@ class Source:
         except sqlite3.DatabaseError as error:
             raise SourceError(f"cannot read rows: {error}", table=self.spec.name) from error
 
-    def chunks(self, digits: int, rejected: list[int]) -> ChunkSummary:
-        """The digest of each chunk of canonical rows (chunk: the canonical id's first ``digits``)."""
-        # A digest is a sum, the same in any order: the rows are read as they lie, unsorted.
-        return summarise((row.key[:digits], row.values) for row in self.rows(rejected, sort=False))
+    def odd_prefixes(self, digits: int) -> set[str]:
+        """The canonical chunks ('' for no uuid) of rows whose id is not written as a canonical uuid: their
+        raw chunk is not their canonical one, so both are compared row by row."""
+        source_id = quote(id_column(self.spec).source)
+        query = (
+            f"SELECT DISTINCT coalesce(substr(sort_key, 1, {int(digits)}), '') FROM ({self.query}) "
+            f"WHERE NOT (typeof({source_id}) = 'text' AND {source_id} GLOB '{CANONICAL_UUID_GLOB}')"
+        )
+        try:
+            return {prefix for (prefix,) in self.connection.execute(query)}
+        except sqlite3.DatabaseError as error:
+            raise SourceError(f"cannot read ids: {error}", table=self.spec.name) from error

@@ -9,7 +9,7 @@ from typing import Any
 import psycopg2.extensions
 from psycopg2 import sql
 
-from ..digests import ChunkSummary, fetch_summary, summary_query
+from ..digests import ChunkSummary, text_summary
 from ..tables import TableSpec
 from .normalise import SQL_RENDER, Row
 
@@ -61,7 +61,7 @@ class Target:
         for key, *values in self._stream(query, params, "rows"):
             yield Row(key, tuple(values))
 
-    def chunks(self, digits: int) -> ChunkSummary:
-        """The digest of each chunk of canonical rows, computed by PostgreSQL in one scan."""
+    def text_chunks(self, digits: int) -> ChunkSummary:
+        """The digest of each chunk of the rows as ``::text``, as a re-run's raw source rows are written."""
         with self.connection.cursor() as cursor:
-            return fetch_summary(cursor, summary_query(self.spec, self.rendered), digits)
+            return text_summary(cursor, self.spec, digits)

@@ -1,0 +1,180 @@
+"""Benchmark of issue 12: first load, re-run after a 0.01% change, ``check`` and ``check --fast``, side by side.
+
+    .venv/bin/python bench/bench_rerun_check.py [--scales 10 100] [--repeat 3] [--workdir /tmp/bench]
+                                                [--out docs/BENCHMARKS.md] [--dsn SERVER_DSN]
+
+For each scale the catalog ``WORKDIR/scale-S.sqlite`` is used as it is (generated when absent), and a
+copy of it, ``WORKDIR/rerun-S.sqlite``, has 0.01% of its rows changed: titles of films and names of
+people, with their ``updated_at``. Each repeat, into a fresh database: the first load of the catalog,
+``check``, ``check --fast`` (both on the loaded catalog), then the re-run from the changed copy. The
+steps of one repeat follow each other, so the repeats alternate them. Every measured command holds
+/tmp/bench.lock (the lock the team's benchmarks share, so none overlap) and is measured by
+bench/run.py's ``run_measured``: wall seconds and the peak RSS summed over its process tree.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import os
+import platform
+import shutil
+import sqlite3
+import statistics
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(PROJECT_ROOT / "bench"))
+sys.path.insert(0, str(PROJECT_ROOT))
+
+from databases import fresh_database, generate_catalog  # noqa: E402
+from environment import load_average  # noqa: E402
+from measure import require_success, run_measured  # noqa: E402
+from ours import _cli  # noqa: E402
+from results import ProcessRun  # noqa: E402
+
+from sqlite_to_postgres.connections import LOCAL_SERVER_DSN  # noqa: E402
+
+BEGIN_MARKER = "<!-- bench/bench_rerun_check.py: begin (generated; edits between these markers are overwritten) -->"
+END_MARKER = "<!-- bench/bench_rerun_check.py: end -->"
+LOCK = Path("/tmp/bench.lock")
+CHANGED_FRACTION = 0.0001
+STEPS = ("first load", "re-run after 0.01%", "check", "check --fast")
+
+
+@contextmanager
+def bench_lock() -> Iterator[None]:
+    """Hold the shared benchmark lock (as ``flock /tmp/bench.lock`` does) for one measured command."""
+    with LOCK.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def changed_copy(catalog: Path, workdir: Path, scale: int) -> tuple[Path, int]:
+    """A copy of ``catalog`` with 0.01% of all its rows changed (films' titles, people's names); rows changed."""
+    copy = workdir / f"rerun-{scale}.sqlite"
+    shutil.copyfile(catalog, copy)
+    with sqlite3.connect(copy) as source:
+        total = sum(
+            source.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]
+            for table in ("genre", "film_work", "person", "genre_film_work", "person_film_work")
+        )
+        wanted = max(2, round(total * CHANGED_FRACTION))
+        films = source.execute(
+            "UPDATE film_work SET title = title || ' (revised)', updated_at = '2031-01-01 00:00:00+00' "
+            "WHERE rowid IN (SELECT rowid FROM film_work ORDER BY random() LIMIT ?)",
+            (wanted // 2,),
+        ).rowcount
+        people = source.execute(
+            "UPDATE person SET full_name = full_name || ' Jr.', updated_at = '2031-01-01 00:00:00+00' "
+            "WHERE rowid IN (SELECT rowid FROM person ORDER BY random() LIMIT ?)",
+            (wanted - wanted // 2,),
+        ).rowcount
+    source.close()
+    return copy, films + people
+
+
+def measured(argv: list[str], dsn: str, what: str) -> tuple[ProcessRun, str]:
+    with bench_lock():
+        load = load_average()
+        run = require_success(run_measured(argv, dsn), what)
+    print(f"  {what}: {run.seconds:.2f} s, {run.peak_rss_kib / 1024:.0f} MiB (load {load})", flush=True)
+    return run, load
+
+
+def bench_scale(scale: int, repeat: int, workdir: Path, server_dsn: str) -> dict[str, list[ProcessRun]]:
+    catalog = generate_catalog(workdir, scale)
+    changed, rows_changed = changed_copy(catalog, workdir, scale)
+    print(f"scale {scale}: {rows_changed} rows changed in {changed}", flush=True)
+    runs: dict[str, list[ProcessRun]] = {step: [] for step in STEPS}
+    loads: list[str] = []
+    for number in range(repeat):
+        print(f"scale {scale}, repeat {number + 1}", flush=True)
+        with fresh_database(server_dsn, f"rerun{scale}") as dsn:
+            steps = [
+                ("first load", _cli("migrate", catalog, dsn)),
+                ("check", _cli("check", catalog, dsn)),
+                ("check --fast", [*_cli("check", catalog, dsn), "--fast"]),
+                ("re-run after 0.01%", _cli("migrate", changed, dsn)),
+            ]
+            for step, argv in steps:
+                run, load = measured(argv, dsn, step)
+                runs[step].append(run)
+                loads.append(load)
+    print(f"scale {scale}: load averages {', '.join(loads)}")
+    return {**runs, "_rows_changed": rows_changed, "_loads": loads}  # type: ignore[dict-item]
+
+
+def _cell(runs: list[ProcessRun]) -> str:
+    seconds = [run.seconds for run in runs]
+    return f"{statistics.median(seconds):.2f} ({min(seconds):.2f} to {max(seconds):.2f})"
+
+
+def report(results: dict[int, dict[str, object]], repeat: int) -> str:
+    scales = sorted(results)
+    lines = [
+        "## Re-run and check against the first load (issue 12)",
+        "",
+        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.node()} ({platform.machine()}, "
+        f"{len(os.sched_getaffinity(0))} cores), by `bench/bench_rerun_check.py --repeat {repeat}`: "
+        "each repeat a fresh database, first load, `check`, `check --fast`, then the re-run from a copy "
+        "with 0.01% of the rows changed (titles, names, updated_at). Seconds: median (min to max) of the "
+        "repeats; memory: the largest peak RSS summed over the process tree; ratios: of the medians.",
+        "",
+        "| step | " + " | ".join(f"{scale}x seconds | {scale}x against load | {scale}x peak MiB" for scale in scales) + " |",
+        "|---|" + "---:|" * (3 * len(scales)),
+    ]
+    for step in STEPS:
+        cells = []
+        for scale in scales:
+            runs: list[ProcessRun] = results[scale][step]  # type: ignore[assignment]
+            first: list[ProcessRun] = results[scale]["first load"]  # type: ignore[assignment]
+            ratio = statistics.median(r.seconds for r in runs) / statistics.median(r.seconds for r in first)
+            peak = max(run.peak_rss_kib for run in runs) / 1024
+            cells += [_cell(runs), f"{ratio:.2f}x", f"{peak:.0f}"]
+        lines.append(f"| {step} | " + " | ".join(cells) + " |")
+    lines.append("")
+    for scale in scales:
+        lines.append(
+            f"Scale {scale}: {results[scale]['_rows_changed']} rows changed; load average before each "
+            f"command (1, 5, 15 min): {'; '.join(results[scale]['_loads'])}."  # type: ignore[arg-type]
+        )
+    return "\n".join(lines)
+
+
+def write_section(path: Path, text: str) -> None:
+    existing = path.read_text() if path.exists() else ""
+    section = f"{BEGIN_MARKER}\n{text}\n{END_MARKER}"
+    if BEGIN_MARKER in existing and END_MARKER in existing:
+        before, rest = existing.split(BEGIN_MARKER, 1)
+        after = rest.split(END_MARKER, 1)[1]
+        path.write_text(before + section + after)
+    else:
+        path.write_text(existing.rstrip("\n") + "\n\n" + section + "\n")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scales", type=int, nargs="+", default=[10, 100])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/bench"))
+    parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "docs" / "BENCHMARKS.md")
+    parser.add_argument("--dsn", default=LOCAL_SERVER_DSN)
+    args = parser.parse_args(argv)
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    results = {scale: bench_scale(scale, args.repeat, args.workdir, args.dsn) for scale in args.scales}
+    text = report(results, args.repeat)  # type: ignore[arg-type]
+    print(text)
+    write_section(args.out, text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
