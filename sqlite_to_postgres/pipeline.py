@@ -37,8 +37,8 @@ def migrate(
     """Migrate the options' tables in foreign-key order, reconnecting after a dropped connection.
 
     ``apply_ddl`` applies the target schema first; ``check_file`` reads every page of the tables for
-    corruption before anything is written, in the worker processes while this one connects to PostgreSQL
-    (a caller that checked the file already may skip that).
+    corruption before anything is written, in the worker processes side by side (a caller that checked
+    the file already may skip that).
     """
     options = options or RunOptions()
     progress = progress or LogProgress()
@@ -49,14 +49,11 @@ def migrate(
         if check_file:
             progress.step("source", "checking the source")
             try:
-                # The workers read the tables' pages while this process connects to PostgreSQL.
-                sound = preparer.check_soundness(source, [get_table(name) for name in options.tables])
-                target = stack.enter_context(open_target(dsn))
-                sound()
+                # Each table's pages are read by a worker, the tables side by side.
+                preparer.check_soundness(source, [get_table(name) for name in options.tables])()
             finally:
                 progress.done("source")
-        else:
-            target = stack.enter_context(open_target(dsn))
+        target = stack.enter_context(open_target(dsn))
         if apply_ddl:
             apply_schema(target, lock_timeout=options.lock_timeout)
         for table in options.tables:
