@@ -26,39 +26,23 @@ import statistics
 import subprocess
 import sys
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg2
-from psycopg2 import sql
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(PROJECT_ROOT / "bench"))
 sys.path.insert(0, str(PROJECT_ROOT))
 
-from sqlite_to_postgres.connections import LOCAL_SERVER_DSN, with_database  # noqa: E402
+from databases import fresh_database  # noqa: E402
+
+from sqlite_to_postgres.connections import LOCAL_SERVER_DSN  # noqa: E402
 
 BEGIN = "<!-- bench/bench_revisions.py: begin (generated) -->"
 END = "<!-- bench/bench_revisions.py: end -->"
 LARGEST = "person_film_work"
 KILL_AFTER_ROWS = 70_000
-
-
-@contextmanager
-def fresh_database(server_dsn: str) -> Iterator[str]:
-    name = f"bench_{uuid.uuid4().hex[:10]}"
-    admin = psycopg2.connect(with_database(server_dsn, "postgres"))
-    admin.autocommit = True
-    with admin.cursor() as cursor:
-        cursor.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield with_database(server_dsn, name)
-    finally:
-        with admin.cursor() as cursor:
-            cursor.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        admin.close()
 
 
 def checkout(revision: str, workdir: Path) -> Path:
@@ -111,7 +95,7 @@ def resumed_table(tree: Path, sqlite_path: Path, dsn: str) -> tuple[float, float
     migrate(tree, sqlite_path, dsn, *parents)
     _, summary = migrate(tree, sqlite_path, dsn, "--tables", LARGEST)
     fresh = table_seconds(summary, LARGEST)
-    with fresh_database(dsn) as other:
+    with fresh_database(dsn, "resume") as other:
         migrate(tree, sqlite_path, other, *parents)
         run = subprocess.Popen(
             [sys.executable, "-m", "sqlite_to_postgres", "migrate", "--sqlite", str(sqlite_path), "--dsn", other,
@@ -158,13 +142,13 @@ def main() -> None:
     for repeat in range(args.repeat):
         order = ["base", "head"] if repeat % 2 == 0 else ["head", "base"]
         for side in order:
-            with fresh_database(args.dsn) as dsn:
+            with fresh_database(args.dsn, side) as dsn:
                 seconds, _ = migrate(trees[side], catalog, dsn)
             loads[side].append(seconds)
             print(f"repeat {repeat + 1} {side}: first load {seconds:.2f} s", flush=True)
         if not args.skip_resume:
             for side in order:
-                with fresh_database(args.dsn) as dsn:
+                with fresh_database(args.dsn, side) as dsn:
                     table_fresh, table_resumed = resumed_table(trees[side], catalog, dsn)
                 fresh[side].append(table_fresh)
                 resumed[side].append(table_resumed)
