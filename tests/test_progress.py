@@ -12,6 +12,7 @@ import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+from typing import BinaryIO
 
 import pytest
 
@@ -66,24 +67,39 @@ def test_a_pipe_gets_log_lines_and_a_terminal_live_lines() -> None:
 def test_log_records_go_through_the_live_display_and_come_back_after() -> None:
     root = logging.getLogger()
     main, other = os.openpty()
-    with os.fdopen(main, "rb", buffering=0) as reader, open(other, "w") as terminal:
-        handler = logging.StreamHandler(terminal)
-        handler.setFormatter(logging.Formatter("LOGGED %(message)s"))
-        root.addHandler(handler)
-        try:
-            with progress_for(terminal) as progress:
-                assert handler not in root.handlers
-                progress.step("genre", "loading", total=2)
-                logging.getLogger("sqlite_to_postgres.test").warning("in the middle")
-                progress.advance("genre", 2)
-                progress.done("genre")
-            assert handler in root.handlers
-        finally:
-            root.removeHandler(handler)
-        terminal.flush()
-        shown = reader.read(65536).decode()
+    with os.fdopen(main, "rb", buffering=0) as reader:
+        with open(other, "w") as terminal:
+            handler = logging.StreamHandler(terminal)
+            handler.setFormatter(logging.Formatter("LOGGED %(message)s"))
+            root.addHandler(handler)
+            try:
+                with progress_for(terminal) as progress:
+                    assert handler not in root.handlers
+                    progress.step("genre", "loading", total=2)
+                    logging.getLogger("sqlite_to_postgres.test").warning("in the middle")
+                    progress.advance("genre", 2)
+                    progress.done("genre")
+                assert handler in root.handlers
+            finally:
+                root.removeHandler(handler)
+            terminal.flush()
+        # The terminal is closed: read everything it was sent (one read may return only part of it).
+        shown = _read_all(reader)
     assert "LOGGED in the middle" in shown
     assert "genre" in shown and "done" in shown
+
+
+def _read_all(reader: BinaryIO) -> str:
+    chunks = []
+    while True:
+        try:
+            chunk = reader.read(65536)
+        except OSError:  # EIO: the other end is closed and every byte has been read
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    return b"".join(chunks).decode()
 
 
 # --- the command line -------------------------------------------------------------------
