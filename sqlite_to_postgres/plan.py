@@ -54,11 +54,6 @@ class Plan:
     # this table when its interrupted load is not resumed.
     rebuild_first: tuple[str, ...]
 
-    @property
-    def first_load(self) -> bool:
-        """A first load, started now or resumed: its links are checked set-based at the end."""
-        return self.direct
-
     def describe(self) -> str:
         """One line for the log: ``film_work: first load, keys deferred, 99,900 rows``."""
         if self.action is Action.SKIP:
