@@ -71,6 +71,17 @@ def _in_the_middle_of(target: psycopg2.extensions.connection, table: str) -> boo
     return row is not None and not row["finished"] and 0 < row["last_rowid"] < ROWS
 
 
+def _sessions(target: psycopg2.extensions.connection, condition: str) -> int:
+    """How many sessions on this test's database match ``condition`` (SQL over pg_stat_activity)."""
+    with target.cursor() as cursor:
+        cursor.execute(
+            f"SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND {condition}"
+        )
+        count = int(cursor.fetchone()[0])
+    target.commit()
+    return count
+
+
 def _assert_clean(run: subprocess.Popen[bytes], log: Path) -> str:
     assert run.wait(timeout=120) == 0, log.read_text()
     text = log.read_text()
@@ -175,14 +186,10 @@ def test_a_run_killed_while_rebuilding_keys_leaves_a_target_the_next_run_repairs
         assert checkpoint(target, "film_work")["last_rowid"] < ROWS, "the lock came too late"
 
         def rebuilding() -> bool:
-            with target.cursor() as cursor:
-                cursor.execute(
-                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                    "AND query LIKE 'ALTER TABLE \"content\".\"person_film_work\" ADD CONSTRAINT%%'"
-                )
-                found = bool(cursor.fetchone()[0])
-            target.commit()
-            return found
+            return _sessions(
+                target,
+                "wait_event_type = 'Lock' AND query LIKE 'ALTER TABLE \"content\".\"person_film_work\" ADD CONSTRAINT%%'",
+            ) > 0
 
         _wait_until(rebuilding, step=0.02)
         run.send_signal(signal.SIGKILL)
@@ -215,14 +222,7 @@ def test_a_command_line_run_beside_the_dag_both_succeed(
         dag.start()
 
         def dag_connected() -> bool:
-            with target.cursor() as cursor:
-                cursor.execute(
-                    "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'sqlite_to_postgres%%' "
-                    "AND datname = current_database()"
-                )
-                count = int(cursor.fetchone()[0])
-            target.commit()
-            return count > 1
+            return _sessions(target, "application_name LIKE 'sqlite_to_postgres%%'") > 1
 
         # The DAG's first task meets the paused run: it waits for film_work's load to end.
         _wait_until(dag_connected, timeout=120, step=0.1)
