@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 import sqlite3
 from bisect import bisect_right
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from functools import partial
+from dataclasses import dataclass
 
 import psycopg2
 import psycopg2.extensions
@@ -77,22 +77,12 @@ def changed_chunk_keys(
         return changed_chunks(source_side, target_side.result())
 
 
-def scanned_per_batch(batch_size: int, changed: frozenset[str] | None, digits: int) -> int:
-    """Source rows one batch covers: ``batch_size``, or on a re-run as many as hold about ``batch_size``
-    rows of the changed chunks (ids are random, so rows spread evenly over chunks).
+@dataclass(slots=True, frozen=True)
+class SinceLast:
+    """What a re-run since the last run knows: the ranges stored then, and the rowids rejected then."""
 
-    A batch is a transaction; a re-run after a small change would otherwise commit hundreds that write
-    nothing. Memory stays bounded by the rows parsed, which SQLite has already filtered.
-    """
-    if changed is None:
-        return batch_size
-    chunks: int = 16**digits
-    return batch_size * max(1, min(chunks // max(len(changed), 1), SCAN_FACTOR_LIMIT))
-
-
-# A re-run's batch scans at most this many times ``batch_size`` rows: rows whose id is not text are all
-# in one chunk and always read, so even a file full of them parses batches of a bounded size.
-SCAN_FACTOR_LIMIT = 100
+    stored: Sequence[tuple[int, int, bytes]]
+    rejected: Sequence[int]
 
 
 def _tasks(
@@ -106,11 +96,60 @@ def _tasks(
 ) -> Iterator[BatchTask]:
     """The table's batches after ``after_rowid``, each with the repeated ids that fall in it."""
     repeated = sorted(duplicates)
-    for after, last in rowid_ranges(source, spec, scanned_per_batch(batch_size, changed, digits), after_rowid):
+    for after, last in rowid_ranges(source, spec, batch_size, after_rowid):
         in_range = repeated[bisect_right(repeated, after) : bisect_right(repeated, last)]
         yield BatchTask(
-            spec.name, after, last, batch_size, {rowid: duplicates[rowid] for rowid in in_range}, changed, digits
+            spec.name,
+            after,
+            last,
+            batch_size,
+            {rowid: duplicates[rowid] for rowid in in_range},
+            changed,
+            digits,
+            digests=True,
         )
+
+
+def _since_last_tasks(
+    source: sqlite3.Connection,
+    spec: TableSpec,
+    batch_size: int,
+    since: SinceLast,
+    after_rowid: int,
+    duplicates: dict[int, int],
+) -> Iterator[BatchTask]:
+    """The stored ranges after ``after_rowid``, to compare, and new batches for the rows none of them covers."""
+    repeated = sorted(duplicates)
+    rejected = since.rejected
+
+    def task(after: int, last: int, stored: bytes | None) -> BatchTask:
+        def within(rowids: Sequence[int]) -> list[int]:
+            return list(rowids[bisect_right(rowids, after) : bisect_right(rowids, last)])
+
+        in_range = within(repeated)
+        return BatchTask(
+            spec.name,
+            after,
+            last,
+            batch_size,
+            {rowid: duplicates[rowid] for rowid in in_range},
+            digests=True,
+            since_last=True,
+            stored=stored,
+            rejected=tuple(within(rejected)),
+        )
+
+    covered = after_rowid
+    for after, last, stored in since.stored:
+        if last <= covered:
+            continue
+        if after > covered:  # rows no stored range covers: new ones, or left by an earlier resumed run
+            for gap_after, gap_last in rowid_ranges(source, spec, batch_size, covered, after):
+                yield task(gap_after, gap_last, None)
+        yield task(max(after, covered), last, stored if after >= covered else None)
+        covered = last
+    for new_after, new_last in rowid_ranges(source, spec, batch_size, covered):
+        yield task(new_after, new_last, None)
 
 
 def prepared_batches(
@@ -121,21 +160,46 @@ def prepared_batches(
     after_rowid: int,
     changed: frozenset[str] | None = None,
     digits: int = 0,
+    since: SinceLast | None = None,
 ) -> Iterator[PreparedBatch]:
     """The table's batches after ``after_rowid``, parsed, in order, with rows repeating an earlier row's id rejected.
 
     Where the source keeps its ids unique as written, only two spellings of one uuid can collide, and
     every spelling but the canonical one is rare: the search for repeats (a second full read of the
     table) runs only once a batch shows such an id, and that batch and those after it are parsed again.
-    ``changed``, on a re-run, limits parsing to the rows in those chunks of ids.
+    ``changed``, on a re-run, limits parsing to the rows in those chunks of ids; ``since``, on a re-run
+    since the last run, to the rows whose range digests changed.
     """
-    tasks = partial(_tasks, source, spec, batch_size, changed, digits)
+
+    def tasks(after: int, duplicates: dict[int, int]) -> Iterator[BatchTask]:
+        if since is not None:
+            return _since_last_tasks(source, spec, batch_size, since, after, duplicates)
+        return _tasks(source, spec, batch_size, changed, digits, after, duplicates)
+
     if not unique_as_written(source, spec):
-        yield from preparer.prepare(source, tasks(after_rowid, duplicate_ids(source, spec)))
+        yield from _merged(preparer.prepare(source, tasks(after_rowid, duplicate_ids(source, spec))))
         return
-    for batch in preparer.prepare(source, tasks(after_rowid, {})):
+    for batch in _merged(preparer.prepare(source, tasks(after_rowid, {}))):
         if batch.other_spellings:
             log.info("%s: ids written other than as canonical uuids; looking for repeats", spec.name)
-            yield from preparer.prepare(source, tasks(batch.after_rowid, duplicate_ids(source, spec)))
+            yield from _merged(preparer.prepare(source, tasks(batch.after_rowid, duplicate_ids(source, spec))))
             return
         yield batch
+
+
+def _merged(batches: Iterator[PreparedBatch]) -> Iterator[PreparedBatch]:
+    """The batches, each run of batches that write nothing merged into one: one transaction, not hundreds."""
+    pending: PreparedBatch | None = None
+    for ready in batches:
+        if pending is not None and not ready.batch.writes and not ready.other_spellings:
+            pending = PreparedBatch(pending.batch.merged(ready.batch), pending.after_rowid, False)
+            continue
+        if pending is not None:
+            yield pending
+            pending = None
+        if ready.batch.writes or ready.other_spellings:
+            yield ready
+        else:
+            pending = ready
+    if pending is not None:
+        yield pending

@@ -230,21 +230,28 @@ def count_range(connection: sqlite3.Connection, spec: TableSpec, after_rowid: in
 
 
 def rowid_ranges(
-    connection: sqlite3.Connection, spec: TableSpec, batch_size: int, after_rowid: int = 0
+    connection: sqlite3.Connection,
+    spec: TableSpec,
+    batch_size: int,
+    after_rowid: int = 0,
+    up_to_rowid: int | None = None,
 ) -> Iterator[tuple[int, int]]:
-    """Split the rows after ``after_rowid`` into ranges ``(after, last]`` of ``batch_size`` rows each, in order.
+    """Split the rows after ``after_rowid`` (up to ``up_to_rowid``) into ranges ``(after, last]`` of
+    ``batch_size`` rows each, in order.
 
     Each step walks ``batch_size`` entries of the rowid b-tree inside SQLite, without reading the rows,
     so ranges can be handed to other processes that read them.
     """
-    sql = f"SELECT rowid FROM {quote(spec.name)} WHERE rowid > ? ORDER BY rowid LIMIT 1 OFFSET ?"
+    table = quote(spec.name)
+    bound = "" if up_to_rowid is None else f" AND rowid <= {int(up_to_rowid)}"
+    sql = f"SELECT rowid FROM {table} WHERE rowid > ?{bound} ORDER BY rowid LIMIT 1 OFFSET ?"
     last_rowid = after_rowid
     try:
         while True:
             found = connection.execute(sql, (last_rowid, batch_size - 1)).fetchone()
             if found is None:
                 end = connection.execute(
-                    f"SELECT max(rowid) FROM {quote(spec.name)} WHERE rowid > ?", (last_rowid,)
+                    f"SELECT max(rowid) FROM {table} WHERE rowid > ?{bound}", (last_rowid,)
                 ).fetchone()[0]
                 if end is not None:
                     yield last_rowid, int(end)

@@ -24,7 +24,16 @@ from psycopg2 import sql
 
 from .errors import first_line
 from .keys import natural_key_label
-from .state import Counts, raw_json_fields, save_progress, save_reject, set_aside, transaction
+from .range_digests import RangeDigests
+from .state import (
+    Counts,
+    raw_json_fields,
+    save_progress,
+    save_range_digests,
+    save_reject,
+    set_aside,
+    transaction,
+)
 from .tables import Kind, TableSpec
 from .transform import CopyLine, InvalidValue, Rejected, parse_uuid
 
@@ -70,9 +79,12 @@ class Batch:
     rejects: list[Rejected]
     last_rowid: int
     unchanged: int = 0  # rows read that need no write (chunks a re-run found unchanged)
+    digests: RangeDigests | None = None  # to store with the rows, when they changed
 
     @classmethod
-    def of(cls, lines: Iterable[CopyLine], last_rowid: int, unchanged: int = 0) -> Batch:
+    def of(
+        cls, lines: Iterable[CopyLine], last_rowid: int, unchanged: int = 0, digests: RangeDigests | None = None
+    ) -> Batch:
         rowids, texts, rejects = [], [], []
         for rowid, item in lines:
             if isinstance(item, Rejected):
@@ -80,11 +92,21 @@ class Batch:
             else:
                 rowids.append(rowid)
                 texts.append(item)
-        return cls("".join(texts).encode(), rowids, rejects, last_rowid, unchanged)
+        return cls("".join(texts).encode(), rowids, rejects, last_rowid, unchanged, digests)
 
     @property
     def rows_read(self) -> int:
         return len(self.rowids) + len(self.rejects) + self.unchanged
+
+    @property
+    def writes(self) -> bool:
+        """Whether loading it writes anything besides the progress: rows, rejects or digests."""
+        return bool(self.rowids or self.rejects or self.digests)
+
+    def merged(self, later: Batch) -> Batch:
+        """This batch and a ``later`` one that writes nothing, as one."""
+        assert not later.writes, "only batches of unchanged rows merge"
+        return Batch(self.copy, self.rowids, self.rejects, later.last_rowid, self.unchanged + later.unchanged, self.digests)
 
     def staged_copy(self) -> bytes:
         """The lines with their source rowid in front, for the staging table."""
@@ -279,6 +301,9 @@ class TableLoader:
             cursor.execute("SET LOCAL synchronous_commit = off")
             for reject in batch.rejects:
                 save_reject(cursor, self.spec.name, reject.rowid, reject.source_id, reject.reason, reject.raw)
+            if batch.digests is not None:
+                digests = batch.digests
+                save_range_digests(cursor, self.spec.name, digests.after_rowid, digests.last_rowid, digests.digests)
             rows = len(batch.rowids)
             set_aside = inserted = updated = 0
             if rows and self.mode.direct and self._copy_into_target(cursor, batch):

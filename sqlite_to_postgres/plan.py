@@ -4,7 +4,9 @@ skip          neither the source file nor the target table changed since the las
 resume        an interrupted load of the same source goes on after its last committed batch, in its
               own way: a resumed first load stays a first load (COPY, keys still dropped)
 first load    the target table is empty: COPY straight in, keys and indexes built after the rows
-re-run        the table has rows: compare per chunk of ids, parse and upsert only the chunks that differ
+re-run        the table has rows: when the table is untouched since the last finished run, compare the
+              source's range digests with those that run stored and parse only the ranges that changed;
+              otherwise compare both sides per chunk of ids and parse only the chunks that differ
 full refresh  as asked: read every row and upsert it
 """
 
@@ -21,7 +23,15 @@ from psycopg2 import sql
 from .extract import count_rows
 from .load import may_skip_triggers
 from .options import RunOptions
-from .state import Checkpoint, Counts, read_checkpoint, transaction, untouched_since
+from .state import (
+    Checkpoint,
+    Counts,
+    has_range_digests,
+    read_checkpoint,
+    rejected_rowids,
+    transaction,
+    untouched_since,
+)
 from .tables import TABLES, TableSpec
 
 log = logging.getLogger(__name__)
@@ -53,6 +63,10 @@ class Plan:
     # Tables whose keys an earlier, unfinished load left dropped, rebuilt before this load: a parent, or
     # this table when its interrupted load is not resumed.
     rebuild_first: tuple[str, ...]
+    # A re-run of a table untouched since the last run: parse only the source ranges changed since, and
+    # the rows rejected then (read before this run clears the rejects).
+    since_last: bool = False
+    rejected_rowids: tuple[int, ...] = ()
 
     def describe(self) -> str:
         """One line for the log: ``film_work: first load, keys deferred, 99,900 rows``."""
@@ -67,6 +81,8 @@ class Plan:
             parts.append("links checked at the end")
         if self.compare_chunks:
             parts.append("changed chunks only")
+        if self.since_last:
+            parts.append("rows changed since the last run only")
         if self.rebuild_first:
             parts.append(f"rebuilding the keys of {', '.join(self.rebuild_first)} first")
         parts.append(f"{self.rows:,} rows")
@@ -108,6 +124,13 @@ def decide(
         return Plan(spec.name, Action.SKIP, fingerprint, 0, 0, last.counts, False, False, False, False, False, ())
     empty = _is_empty(target, spec)
     action = Action.FIRST_LOAD if empty else Action.FULL_REFRESH if options.full_refresh else Action.RERUN
+    since_last = (
+        action is Action.RERUN
+        and last is not None
+        and not rebuild
+        and has_range_digests(target, spec.name)
+        and untouched_since(target, spec, last)
+    )
     skip_triggers = empty and bool(spec.foreign_keys) and may_skip_triggers(target, spec)
     # Without the trigger skip, a refused batch would need the keys back in the middle of the load.
     drop_keys = empty and (skip_triggers or not spec.foreign_keys) and _may_drop_keys(target, spec)
@@ -122,8 +145,10 @@ def decide(
         drop_keys=drop_keys,
         keys_dropped=False,
         skip_link_triggers=skip_triggers,
-        compare_chunks=action is Action.RERUN,
+        compare_chunks=action is Action.RERUN and not since_last,
         rebuild_first=tuple(rebuild),
+        since_last=since_last,
+        rejected_rowids=rejected_rowids(target, spec.name) if since_last else (),
     )
 
 

@@ -17,18 +17,18 @@ from pathlib import Path
 import psycopg2
 import psycopg2.extensions
 
-from .batches import changed_chunk_keys, prepared_batches, run_in_order, target_error
+from .batches import SinceLast, changed_chunk_keys, prepared_batches, run_in_order, target_error
 from .connections import source_fingerprint
 from .digests import chunk_digits
 from .errors import RejectThresholdExceeded
-from .extract import check_source_table, max_rowid, read_ids, rowid_of, unmapped_data
+from .extract import check_source_table, read_ids, rowid_of, unmapped_data
 from .keys import defer_keys, restore_keys
 from .load import LoadMode, TableLoader, delete_missing, reject_orphans
 from .lock import holding, load_locks
 from .options import RunOptions
 from .plan import Action, Plan, decide
 from .progress import LogProgress, Progress
-from .state import Counts, advance, finish_load, start_load
+from .state import Counts, finish_load, start_load, stored_range_digests
 from .summary import TableSummary
 from .tables import TableSpec, get_table
 from .workers import BatchPreparer
@@ -117,7 +117,9 @@ class _TableRun:
             log.info("%s: resuming after %d rows committed by an earlier run", self.spec.name, plan.earlier.rows_read)
             self.summary.add(plan.earlier)
         else:
-            start_load(self.target, self.spec.name, plan.fingerprint, first_load=plan.direct)
+            start_load(
+                self.target, self.spec.name, plan.fingerprint, first_load=plan.direct, keep_range_digests=plan.since_last
+            )
         keys_dropped = plan.keys_dropped or (plan.drop_keys and defer_keys(self.target, self.spec))
         mode = LoadMode(plan.direct, plan.skip_link_triggers, self._restore_keys if keys_dropped else None)
         self._load(TableLoader(self.target, self.spec, mode))
@@ -131,16 +133,12 @@ class _TableRun:
         if plan.compare_chunks:
             self.progress.step(table, "comparing chunks", plan.rows)
             changed = frozenset(changed_chunk_keys(self.source, self.target, self.spec, self.preparer, digits))
+            # Even with none, the batches go on: they store the range digests the next re-run compares.
             log.info("%s: %d chunks of ids differ from the source", table, len(changed))
-            if not changed:  # identical to its source: every row read, none written
-                unchanged = Counts(plan.rows, unchanged=plan.rows)
-                advance(self.target, table, unchanged, max_rowid(self.source, self.spec))
-                self.summary.add(unchanged)
-                self.progress.advance(table, plan.rows)
-                return
+        since = SinceLast(stored_range_digests(self.target, table), plan.rejected_rowids) if plan.since_last else None
         self.progress.step(table, "loading", plan.rows)
         batches = prepared_batches(
-            self.source, self.spec, self.preparer, batch_size, plan.after_rowid, changed, digits
+            self.source, self.spec, self.preparer, batch_size, plan.after_rowid, changed, digits, since
         )
         for number, result in run_in_order(table, (partial(loader.load, ready.batch) for ready in batches)):
             self.summary.add(result)

@@ -34,6 +34,15 @@ from .extract import (
     rowid_ranges,
 )
 from .load import Batch
+from .range_digests import (
+    DIGEST_BYTES,
+    RangeDigests,
+    changed_slots,
+    range_digests,
+    rowid_condition,
+    slot_bounds,
+    slot_count,
+)
 from .tables import TableSpec, get_table
 from .transform import CANONICAL_UUID, to_copy_lines, to_records
 
@@ -54,6 +63,13 @@ class BatchTask:
     # On a re-run, only rows in these chunks of ids are parsed; the others are counted unchanged.
     changed: frozenset[str] | None = None
     digits: int = 0
+    # The range's digests (range_digests.py) are computed and go with the batch, to be stored.
+    digests: bool = False
+    # A re-run since the last run: only the slots whose digest differs from ``stored`` (all of them when
+    # nothing is stored) or that hold ``rejected`` rowids are parsed; the others are counted unchanged.
+    since_last: bool = False
+    stored: bytes | None = None
+    rejected: tuple[int, ...] = ()
 
 
 @dataclass(slots=True, frozen=True)
@@ -101,15 +117,36 @@ def prepare_batch(source: sqlite3.Connection, task: BatchTask) -> PreparedBatch:
     spec = get_table(task.table)
     # On a re-run SQLite skips the rows of unchanged chunks: they are neither fetched nor parsed.
     only = ("", ()) if task.changed is None else sqlite_chunk_condition(spec, task.digits, task.changed)
+    in_range: int | None = None
+    digests: RangeDigests | None = None
+    if task.digests:
+        if task.stored is None:
+            in_range = count_range(source, spec, task.after_rowid, task.last_rowid)
+            slots = slot_count(in_range)
+        else:
+            slots = len(task.stored) // DIGEST_BYTES
+        fresh = range_digests(source, spec, task.after_rowid, task.last_rowid, slots)
+        digests = RangeDigests(task.after_rowid, task.last_rowid, fresh)
+        if task.since_last:
+            bounds = slot_bounds(task.after_rowid, task.last_rowid, slots)
+            changed = changed_slots(fresh, task.stored, bounds, task.rejected)
+            if fresh == task.stored:
+                digests = None  # stored already
+            if not changed:
+                unchanged = count_range(source, spec, task.after_rowid, task.last_rowid)
+                return PreparedBatch(Batch.of([], task.last_rowid, unchanged, digests), task.after_rowid, False)
+            only = rowid_condition(changed)
     rows = list(read_rows(source, spec, task.batch_size, task.after_rowid, task.last_rowid, only))
     # One search over the batch's ids, one per line, costs a third of a test per id.
     ids = "\n".join([row[1] for row in rows if type(row[1]) is str])
     other_spellings = ids != "" and _OTHER_SPELLING.search(ids) is not None
     unchanged = 0
-    if task.changed is not None:
-        unchanged = count_range(source, spec, task.after_rowid, task.last_rowid) - len(rows)
+    if task.changed is not None or task.since_last:
+        if in_range is None:
+            in_range = count_range(source, spec, task.after_rowid, task.last_rowid)
+        unchanged = in_range - len(rows)
     lines = to_copy_lines(spec, to_records(spec, iter(rows), task.duplicates))
-    return PreparedBatch(Batch.of(lines, task.last_rowid, unchanged), task.after_rowid, other_spellings)
+    return PreparedBatch(Batch.of(lines, task.last_rowid, unchanged, digests), task.after_rowid, other_spellings)
 
 
 # The worker process's own connection to the source, opened once by _open_worker_source.
