@@ -1,13 +1,17 @@
 """Benchmark of issue 12: first load, re-run after a 0.01% change, ``check`` and ``check --fast``, side by side.
 
     .venv/bin/python bench/bench_rerun_check.py [--scales 10 100] [--repeat 3] [--workdir /tmp/bench]
-                                                [--out docs/BENCHMARKS.md] [--dsn SERVER_DSN]
+                                                [--pgloader-scales 1000] [--out docs/BENCHMARKS.md]
+                                                [--dsn SERVER_DSN]
 
 For each scale the catalog ``WORKDIR/scale-S.sqlite`` is used as it is (generated when absent), and a
 copy of it, ``WORKDIR/rerun-S.sqlite``, has 0.01% of its rows changed: titles of films and names of
 people, with their ``updated_at``. Each repeat, into a fresh database: the first load of the catalog,
 ``check``, ``check --fast`` (both on the loaded catalog), then the re-run from the changed copy. The
-steps of one repeat follow each other, so the repeats alternate them. Every measured command holds
+steps of one repeat follow each other, so the repeats alternate them. At ``--pgloader-scales``,
+pgloader (as Debian packages it, default options) loads the catalog once per repeat into a fresh
+database too; its exit, last lines and peak memory are reported whether it succeeds or not. Every
+measured command holds
 /tmp/bench.lock (the lock the team's benchmarks share, so none overlap) and is measured by
 bench/run.py's ``run_measured``: wall seconds and the peak RSS summed over its process tree.
 """
@@ -35,6 +39,7 @@ from databases import fresh_database, generate_catalog  # noqa: E402
 from environment import load_average  # noqa: E402
 from measure import require_success, run_measured  # noqa: E402
 from ours import _cli  # noqa: E402
+from pgloader import _as_uri  # noqa: E402
 from results import ProcessRun  # noqa: E402
 
 from sqlite_to_postgres.connections import LOCAL_SERVER_DSN  # noqa: E402
@@ -89,12 +94,28 @@ def measured(argv: list[str], dsn: str, what: str) -> tuple[ProcessRun, str]:
     return run, load
 
 
-def bench_scale(scale: int, repeat: int, workdir: Path, server_dsn: str) -> dict[str, list[ProcessRun]]:
+def pgloader_run(catalog: Path, server_dsn: str) -> tuple[ProcessRun, str]:
+    """pgloader's load of ``catalog`` into a fresh database, measured; success or not, with its last words."""
+    with fresh_database(server_dsn, "pgloader") as dsn, bench_lock():
+        load = load_average()
+        run = run_measured(["pgloader", str(catalog), _as_uri(dsn)], dsn)
+    lines = [line for line in run.output.splitlines() if line.strip()]
+    fatal = [line for line in lines if "fatal" in line.lower() or "error" in line.lower()]
+    said = (fatal or lines or ["(no output)"])[0][:200]
+    outcome = "finished" if run.returncode == 0 else f"exit {run.returncode}"
+    print(f"  pgloader: {outcome} after {run.seconds:.2f} s, {run.peak_rss_kib / 1024:.0f} MiB (load {load}): {said}", flush=True)
+    return run, said
+
+
+def bench_scale(
+    scale: int, repeat: int, workdir: Path, server_dsn: str, pgloader: bool = False
+) -> dict[str, list[ProcessRun]]:
     catalog = generate_catalog(workdir, scale)
     changed, rows_changed = changed_copy(catalog, workdir, scale)
     print(f"scale {scale}: {rows_changed} rows changed in {changed}", flush=True)
     runs: dict[str, list[ProcessRun]] = {step: [] for step in STEPS}
     loads: list[str] = []
+    pgloader_runs: list[tuple[ProcessRun, str]] = []
     for number in range(repeat):
         print(f"scale {scale}, repeat {number + 1}", flush=True)
         with fresh_database(server_dsn, f"rerun{scale}") as dsn:
@@ -108,8 +129,10 @@ def bench_scale(scale: int, repeat: int, workdir: Path, server_dsn: str) -> dict
                 run, load = measured(argv, dsn, step)
                 runs[step].append(run)
                 loads.append(load)
+        if pgloader:
+            pgloader_runs.append(pgloader_run(catalog, server_dsn))
     print(f"scale {scale}: load averages {', '.join(loads)}")
-    return {**runs, "_rows_changed": rows_changed, "_loads": loads}  # type: ignore[dict-item]
+    return {**runs, "_rows_changed": rows_changed, "_loads": loads, "_pgloader": pgloader_runs}  # type: ignore[dict-item]
 
 
 def _cell(runs: list[ProcessRun]) -> str:
@@ -146,6 +169,16 @@ def report(results: dict[int, dict[str, object]], repeat: int) -> str:
             f"Scale {scale}: {results[scale]['_rows_changed']} rows changed; load average before each "
             f"command (1, 5, 15 min): {'; '.join(results[scale]['_loads'])}."  # type: ignore[arg-type]
         )
+        pgloader_runs: list[tuple[ProcessRun, str]] = results[scale]["_pgloader"]  # type: ignore[assignment]
+        if pgloader_runs:
+            first: list[ProcessRun] = results[scale]["first load"]  # type: ignore[assignment]
+            ours = statistics.median(run.seconds for run in first)
+            described = "; ".join(
+                f"{'finished' if run.returncode == 0 else f'exit {run.returncode}'} after {run.seconds:.1f} s "
+                f"({run.seconds / ours:.2f}x our first load), peak {run.peak_rss_kib / 1024:.0f} MiB: `{said}`"
+                for run, said in pgloader_runs
+            )
+            lines.append(f"\npgloader at scale {scale} (default options, each run a fresh database): {described}.")
     return "\n".join(lines)
 
 
@@ -167,9 +200,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/bench"))
     parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "docs" / "BENCHMARKS.md")
     parser.add_argument("--dsn", default=LOCAL_SERVER_DSN)
+    parser.add_argument("--pgloader-scales", type=int, nargs="*", default=[], help="scales at which pgloader runs too")
     args = parser.parse_args(argv)
     args.workdir.mkdir(parents=True, exist_ok=True)
-    results = {scale: bench_scale(scale, args.repeat, args.workdir, args.dsn) for scale in args.scales}
+    results = {
+        scale: bench_scale(scale, args.repeat, args.workdir, args.dsn, scale in args.pgloader_scales)
+        for scale in args.scales
+    }
     text = report(results, args.repeat)  # type: ignore[arg-type]
     print(text)
     write_section(args.out, text)

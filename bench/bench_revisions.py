@@ -39,8 +39,14 @@ from databases import fresh_database  # noqa: E402
 
 from sqlite_to_postgres.connections import LOCAL_SERVER_DSN  # noqa: E402
 
-BEGIN = "<!-- bench/bench_revisions.py: begin (generated) -->"
-END = "<!-- bench/bench_revisions.py: end -->"
+
+def markers(scale: int) -> tuple[str, str]:
+    """This script's section of the results file for one scale (each scale keeps its own)."""
+    return (
+        f"<!-- bench/bench_revisions.py scale {scale}: begin (generated) -->",
+        f"<!-- bench/bench_revisions.py scale {scale}: end -->",
+    )
+
 LARGEST = "person_film_work"
 KILL_AFTER_ROWS = 70_000
 
@@ -155,7 +161,7 @@ def main() -> None:
                 print(f"repeat {repeat + 1} {side}: {LARGEST} fresh {table_fresh:.2f} s, resumed {table_resumed:.2f} s", flush=True)
     report = render(args, trees, catalog, loads, fresh, resumed)
     print(report)
-    write(args.out, report)
+    write(args.out, report, args.scale)
 
 
 def render(
@@ -193,11 +199,12 @@ def render(
     return "\n".join(lines) + "\n"
 
 
-def write(out: Path, report: str) -> None:
+def write(out: Path, report: str, scale: int) -> None:
+    begin, end = markers(scale)
     text = out.read_text(encoding="utf-8") if out.exists() else ""
-    section = f"{BEGIN}\n{report}{END}"
-    if BEGIN in text and END in text:
-        text = text[: text.index(BEGIN)] + section + text[text.index(END) + len(END) :]
+    section = f"{begin}\n{report}{end}"
+    if begin in text and end in text:
+        text = text[: text.index(begin)] + section + text[text.index(end) + len(end) :]
     else:
         text = text.rstrip("\n") + "\n\n" + section + "\n"
     out.write_text(text, encoding="utf-8")
