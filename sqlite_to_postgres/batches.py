@@ -93,6 +93,7 @@ def _tasks(
     digits: int,
     after_rowid: int,
     duplicates: dict[int, int],
+    record_digests: bool,
 ) -> Iterator[BatchTask]:
     """The table's batches after ``after_rowid``, each with the repeated ids that fall in it."""
     repeated = sorted(duplicates)
@@ -106,7 +107,7 @@ def _tasks(
             {rowid: duplicates[rowid] for rowid in in_range},
             changed,
             digits,
-            digests=True,
+            digests=record_digests,
         )
 
 
@@ -161,6 +162,7 @@ def prepared_batches(
     changed: frozenset[str] | None = None,
     digits: int = 0,
     since: SinceLast | None = None,
+    record_digests: bool = True,
 ) -> Iterator[PreparedBatch]:
     """The table's batches after ``after_rowid``, parsed, in order, with rows repeating an earlier row's id rejected.
 
@@ -168,13 +170,14 @@ def prepared_batches(
     every spelling but the canonical one is rare: the search for repeats (a second full read of the
     table) runs only once a batch shows such an id, and that batch and those after it are parsed again.
     ``changed``, on a re-run, limits parsing to the rows in those chunks of ids; ``since``, on a re-run
-    since the last run, to the rows whose range digests changed.
+    since the last run, to the rows whose range digests changed. Each batch carries its range digests
+    to store (``record_digests``; a first load computes them afterwards, see table_run).
     """
 
     def tasks(after: int, duplicates: dict[int, int]) -> Iterator[BatchTask]:
         if since is not None:
             return _since_last_tasks(source, spec, batch_size, since, after, duplicates)
-        return _tasks(source, spec, batch_size, changed, digits, after, duplicates)
+        return _tasks(source, spec, batch_size, changed, digits, after, duplicates, record_digests)
 
     if not unique_as_written(source, spec):
         yield from _merged(preparer.prepare(source, tasks(after_rowid, duplicate_ids(source, spec))))

@@ -10,13 +10,14 @@ held, range by range, when the rows the target holds were read (see range_digest
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from typing import Any
 
 import psycopg2.extensions
 from psycopg2 import sql
+from psycopg2.extras import execute_values
 
 from .tables import TableSpec
 
@@ -333,3 +334,23 @@ def save_range_digests(
         ).format(RANGE_DIGESTS),
         (table, after_rowid, last_rowid, digests),
     )
+
+
+def replace_range_digests(
+    connection: psycopg2.extensions.connection, table: str, ranges: Iterable[tuple[int, int, bytes]]
+) -> None:
+    """Store the range digests of the whole table in one transaction, in place of any kept."""
+    with transaction(connection), connection.cursor() as cursor:
+        cursor.execute(sql.SQL("DELETE FROM {} WHERE table_name = %s").format(RANGE_DIGESTS), (table,))
+        execute_values(
+            cursor,
+            sql.SQL("INSERT INTO {} (table_name, after_rowid, last_rowid, digests) VALUES %s").format(RANGE_DIGESTS),
+            [(table, after_rowid, last_rowid, digests) for after_rowid, last_rowid, digests in ranges],
+            page_size=1000,
+        )
+
+
+def forget_range_digests(connection: psycopg2.extensions.connection, table: str) -> None:
+    """Drop the table's range digests: the next re-run compares both sides instead."""
+    with transaction(connection), connection.cursor() as cursor:
+        cursor.execute(sql.SQL("DELETE FROM {} WHERE table_name = %s").format(RANGE_DIGESTS), (table,))

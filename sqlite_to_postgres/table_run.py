@@ -11,6 +11,8 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 
@@ -21,17 +23,25 @@ from .batches import SinceLast, changed_chunk_keys, prepared_batches, run_in_ord
 from .connections import source_fingerprint
 from .digests import chunk_digits
 from .errors import RejectThresholdExceeded
-from .extract import check_source_table, read_ids, rowid_of, unmapped_data
+from .extract import check_source_table, read_ids, rowid_of, rowid_ranges, unmapped_data
 from .keys import defer_keys, restore_keys
 from .load import LoadMode, TableLoader, delete_missing, reject_orphans
 from .lock import holding, load_locks
 from .options import RunOptions
 from .plan import Action, Plan, decide
 from .progress import LogProgress, Progress
-from .state import Counts, finish_load, start_load, stored_range_digests
+from .range_digests import RangeDigests
+from .state import (
+    Counts,
+    finish_load,
+    forget_range_digests,
+    replace_range_digests,
+    start_load,
+    stored_range_digests,
+)
 from .summary import TableSummary
 from .tables import TableSpec, get_table
-from .workers import BatchPreparer
+from .workers import BatchPreparer, DigestTask
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +133,20 @@ class _TableRun:
         keys_dropped = plan.keys_dropped or (plan.drop_keys and defer_keys(self.target, self.spec))
         mode = LoadMode(plan.direct, plan.skip_link_triggers, self._restore_keys if keys_dropped else None)
         self._load(TableLoader(self.target, self.spec, mode))
-        self._finish(keys_dropped)
+        if not plan.direct:
+            self._finish(keys_dropped, None)
+            return self.summary
+        # A first load's workers are idle while PostgreSQL checks links and rebuilds keys: they compute
+        # the range digests the next re-run compares meanwhile, which the load itself would pay for.
+        ranges = rowid_ranges(self.source, self.spec, self.options.batch_size)
+        tasks = [DigestTask(self.spec.name, after, last) for after, last in ranges]
+        if self.preparer.workers == 0:  # this thread's SQLite connection computes them
+            ready = list(self.preparer.digest(self.source, iter(tasks)))
+            self._finish(keys_dropped, lambda: ready)
+            return self.summary
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"digests-{self.spec.name}") as pool:
+            digests = pool.submit(lambda: list(self.preparer.digest(self.source, iter(tasks))))
+            self._finish(keys_dropped, digests.result)
         return self.summary
 
     def _load(self, loader: TableLoader) -> None:
@@ -138,14 +161,14 @@ class _TableRun:
         since = SinceLast(stored_range_digests(self.target, table), plan.rejected_rowids) if plan.since_last else None
         self.progress.step(table, "loading", plan.rows)
         batches = prepared_batches(
-            self.source, self.spec, self.preparer, batch_size, plan.after_rowid, changed, digits, since
+            self.source, self.spec, self.preparer, batch_size, plan.after_rowid, changed, digits, since, not plan.direct
         )
         for number, result in run_in_order(table, (partial(loader.load, ready.batch) for ready in batches)):
             self.summary.add(result)
             self.progress.advance(table, result.rows_read)
             self._check_rejects(final=False, batch=number)
 
-    def _finish(self, keys_dropped: bool) -> None:
+    def _finish(self, keys_dropped: bool, digests: Callable[[], list[RangeDigests]] | None) -> None:
         plan, table = self.plan, self.spec.name
         # A first load that skipped the link triggers, or a resumed one that may have, checks links now.
         if plan.skip_link_triggers or (plan.action is Action.RESUME and self.spec.foreign_keys):
@@ -159,6 +182,12 @@ class _TableRun:
             self.summary.deleted = delete_missing(self.target, self.spec, ids, self.options.batch_size)
             if self.summary.deleted:
                 log.warning("%s: deleted %d rows the source no longer has", table, self.summary.deleted)
+        if digests is not None:
+            replace_range_digests(self.target, table, [(d.after_rowid, d.last_rowid, d.digests) for d in digests()])
+        if source_fingerprint(_database_path(self.source)) != plan.fingerprint:
+            # Written to while this run read it: the digests may describe rows other than those loaded.
+            log.warning("%s: the source file changed during the run; the next re-run compares both sides", table)
+            forget_range_digests(self.target, table)
         finish_load(self.target, self.spec)
 
     def _restore_keys(self) -> None:

@@ -149,6 +149,21 @@ def prepare_batch(source: sqlite3.Connection, task: BatchTask) -> PreparedBatch:
     return PreparedBatch(Batch.of(lines, task.last_rowid, unchanged, digests), task.after_rowid, other_spellings)
 
 
+@dataclass(slots=True, frozen=True)
+class DigestTask:
+    """The range digests of the source rows with ``after_rowid < rowid <= last_rowid``."""
+
+    table: str
+    after_rowid: int
+    last_rowid: int
+
+
+def digest_range(source: sqlite3.Connection, task: DigestTask) -> RangeDigests:
+    spec = get_table(task.table)
+    slots = slot_count(count_range(source, spec, task.after_rowid, task.last_rowid))
+    return RangeDigests(task.after_rowid, task.last_rowid, range_digests(source, spec, task.after_rowid, task.last_rowid, slots))
+
+
 # The worker process's own connection to the source, opened once by _open_worker_source.
 _worker_source: sqlite3.Connection | None = None
 
@@ -191,6 +206,11 @@ def _quick_check_in_worker(table: str) -> list[str]:
 
 def _sound() -> None:
     """The verdict of a check already made."""
+
+
+def _digest_in_worker(task: DigestTask) -> RangeDigests:
+    assert _worker_source is not None, "the worker's initializer opens the source"
+    return digest_range(_worker_source, task)
 
 
 def _summarise_in_worker(task: SummaryTask) -> ChunkSummary:
@@ -261,6 +281,15 @@ class BatchPreparer:
         if self.workers == 0:
             return merge_summaries(summarise_range(source, task) for task in tasks)
         return merge_summaries(self._in_workers(_summarise_in_worker, tasks))
+
+    def digest(self, source: sqlite3.Connection, tasks: Iterator[DigestTask]) -> Iterator[RangeDigests]:
+        """The range digests of ``tasks``, in their order; from the worker processes, which touch no
+        connection of this process (so another thread may ask), or here when there are none."""
+        if self.workers == 0:
+            for task in tasks:
+                yield digest_range(source, task)
+            return
+        yield from self._in_workers(_digest_in_worker, tasks)
 
     def check_soundness(self, source: sqlite3.Connection, specs: Sequence[TableSpec]) -> Callable[[], None]:
         """Start reading the tables' pages for corruption; the call returned waits for the verdict.
