@@ -112,25 +112,38 @@ def summarise_range(source: sqlite3.Connection, task: SummaryTask) -> ChunkSumma
     return source_range_summary(source, get_table(task.table), task.digits, task.after_rowid, task.last_rowid)
 
 
+@dataclass(slots=True, frozen=True)
+class DigestTask:
+    """The range digests of the source rows with ``after_rowid < rowid <= last_rowid``."""
+
+    table: str
+    after_rowid: int
+    last_rowid: int
+
+
+def digest_range(source: sqlite3.Connection, task: DigestTask, like: bytes | None = None) -> RangeDigests:
+    """The range's digests, in as many slots as ``like`` has (digests stored earlier) or its rows call for."""
+    spec = get_table(task.table)
+    if like is None:
+        slots = slot_count(count_range(source, spec, task.after_rowid, task.last_rowid))
+    else:
+        slots = len(like) // DIGEST_BYTES
+    return RangeDigests(task.after_rowid, task.last_rowid, range_digests(source, spec, task.after_rowid, task.last_rowid, slots))
+
+
 def prepare_batch(source: sqlite3.Connection, task: BatchTask) -> PreparedBatch:
     """Read one range of rows and run both transforms over it."""
     spec = get_table(task.table)
     # On a re-run SQLite skips the rows of unchanged chunks: they are neither fetched nor parsed.
     only = ("", ()) if task.changed is None else sqlite_chunk_condition(spec, task.digits, task.changed)
-    in_range: int | None = None
-    digests: RangeDigests | None = None
+    digests = None
     if task.digests:
-        if task.stored is None:
-            in_range = count_range(source, spec, task.after_rowid, task.last_rowid)
-            slots = slot_count(in_range)
-        else:
-            slots = len(task.stored) // DIGEST_BYTES
-        fresh = range_digests(source, spec, task.after_rowid, task.last_rowid, slots)
-        digests = RangeDigests(task.after_rowid, task.last_rowid, fresh)
+        whole = DigestTask(task.table, task.after_rowid, task.last_rowid)
+        digests = digest_range(source, whole, task.stored)
         if task.since_last:
-            bounds = slot_bounds(task.after_rowid, task.last_rowid, slots)
-            changed = changed_slots(fresh, task.stored, bounds, task.rejected)
-            if fresh == task.stored:
+            bounds = slot_bounds(task.after_rowid, task.last_rowid, len(digests.digests) // DIGEST_BYTES)
+            changed = changed_slots(digests.digests, task.stored, bounds, task.rejected)
+            if digests.digests == task.stored:
                 digests = None  # stored already
             if not changed:
                 unchanged = count_range(source, spec, task.after_rowid, task.last_rowid)
@@ -142,26 +155,9 @@ def prepare_batch(source: sqlite3.Connection, task: BatchTask) -> PreparedBatch:
     other_spellings = ids != "" and _OTHER_SPELLING.search(ids) is not None
     unchanged = 0
     if task.changed is not None or task.since_last:
-        if in_range is None:
-            in_range = count_range(source, spec, task.after_rowid, task.last_rowid)
-        unchanged = in_range - len(rows)
+        unchanged = count_range(source, spec, task.after_rowid, task.last_rowid) - len(rows)
     lines = to_copy_lines(spec, to_records(spec, iter(rows), task.duplicates))
     return PreparedBatch(Batch.of(lines, task.last_rowid, unchanged, digests), task.after_rowid, other_spellings)
-
-
-@dataclass(slots=True, frozen=True)
-class DigestTask:
-    """The range digests of the source rows with ``after_rowid < rowid <= last_rowid``."""
-
-    table: str
-    after_rowid: int
-    last_rowid: int
-
-
-def digest_range(source: sqlite3.Connection, task: DigestTask) -> RangeDigests:
-    spec = get_table(task.table)
-    slots = slot_count(count_range(source, spec, task.after_rowid, task.last_rowid))
-    return RangeDigests(task.after_rowid, task.last_rowid, range_digests(source, spec, task.after_rowid, task.last_rowid, slots))
 
 
 # The worker process's own connection to the source, opened once by _open_worker_source.

@@ -254,3 +254,41 @@ def test_a_row_written_by_a_transaction_running_when_the_run_finished_is_seen(
     assert CHUNKS in _plans(caplog)["person"]
     assert summaries["person"].updated == 1
     _consistent(path, target)
+
+
+class _TouchWhileLoading:
+    """A progress display that writes to the source file once a table is loading: a real change of the
+    file in the middle of the run, as a legacy application still writing to it would make."""
+
+    def __init__(self, path: Path, table: str) -> None:
+        self.path, self.table = path, table
+
+    def step(self, table: str, step: str, total: int | None = None) -> None:
+        if table == self.table and step == "loading":
+            execute(self.path, "UPDATE person SET full_name = 'Written meanwhile' WHERE rowid = 3")
+
+    def advance(self, table: str, rows: int) -> None:
+        pass
+
+    def done(self, table: str) -> None:
+        pass
+
+
+def test_digests_of_a_source_written_during_the_run_are_not_kept(
+    tmp_path: Path, target_dsn: str, target: psycopg2.extensions.connection, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = _catalog(tmp_path)
+    caplog.set_level(logging.INFO, logger="sqlite_to_postgres")
+
+    migrate(path, target_dsn, OPTIONS, progress=_TouchWhileLoading(path, "person"))
+
+    assert "person: the source file changed during the run" in caplog.text
+    with target.cursor() as cursor:
+        cursor.execute("SELECT DISTINCT table_name FROM migration.range_digests ORDER BY 1")
+        assert "person" not in [table for (table,) in cursor.fetchall()]
+    target.commit()
+    caplog.clear()
+    [summary] = migrate(path, target_dsn, RunOptions(tables=["person"], batch_size=50, workers=2))
+    assert CHUNKS in _plans(caplog)["person"]
+    assert summary.updated <= 1  # the row written meanwhile, when the load read it before the change
+    _consistent(path, target)
