@@ -180,29 +180,33 @@ def prepared_batches(
         return _tasks(source, spec, batch_size, changed, digits, after, duplicates, record_digests)
 
     if not unique_as_written(source, spec):
-        yield from _merged(preparer.prepare(source, tasks(after_rowid, duplicate_ids(source, spec))))
+        yield from _merged(preparer.prepare(source, tasks(after_rowid, duplicate_ids(source, spec))), batch_size)
         return
-    for batch in _merged(preparer.prepare(source, tasks(after_rowid, {}))):
+    for batch in _merged(preparer.prepare(source, tasks(after_rowid, {})), batch_size):
         if batch.other_spellings:
             log.info("%s: ids written other than as canonical uuids; looking for repeats", spec.name)
-            yield from _merged(preparer.prepare(source, tasks(batch.after_rowid, duplicate_ids(source, spec))))
+            yield from _merged(preparer.prepare(source, tasks(batch.after_rowid, duplicate_ids(source, spec))), batch_size)
             return
         yield batch
 
 
-def _merged(batches: Iterator[PreparedBatch]) -> Iterator[PreparedBatch]:
-    """The batches, each run of batches that write nothing merged into one: one transaction, not hundreds."""
+def _merged(batches: Iterator[PreparedBatch], rows: int) -> Iterator[PreparedBatch]:
+    """Consecutive batches merged into one while they write at most ``rows`` rows between them.
+
+    A re-run that changed a few rows here and there then commits a handful of transactions, not one
+    per range read; a first load's full batches go as they are. A batch that may repeat ids under
+    another spelling is not merged: the caller looks at it alone.
+    """
     pending: PreparedBatch | None = None
     for ready in batches:
-        if pending is not None and not ready.batch.writes and not ready.other_spellings:
+        if pending is not None and not ready.other_spellings and pending.batch.written + ready.batch.written <= rows:
             pending = PreparedBatch(pending.batch.merged(ready.batch), pending.after_rowid, False)
             continue
         if pending is not None:
             yield pending
-            pending = None
-        if ready.batch.writes or ready.other_spellings:
+        pending = ready
+        if ready.other_spellings:
             yield ready
-        else:
-            pending = ready
+            pending = None
     if pending is not None:
         yield pending

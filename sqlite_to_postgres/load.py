@@ -79,7 +79,7 @@ class Batch:
     rejects: list[Rejected]
     last_rowid: int
     unchanged: int = 0  # rows read that need no write (chunks a re-run found unchanged)
-    digests: RangeDigests | None = None  # to store with the rows, when they changed
+    digests: tuple[RangeDigests, ...] = ()  # to store with the rows: those of its ranges that changed
 
     @classmethod
     def of(
@@ -92,21 +92,27 @@ class Batch:
             else:
                 rowids.append(rowid)
                 texts.append(item)
-        return cls("".join(texts).encode(), rowids, rejects, last_rowid, unchanged, digests)
+        return cls("".join(texts).encode(), rowids, rejects, last_rowid, unchanged, () if digests is None else (digests,))
 
     @property
     def rows_read(self) -> int:
         return len(self.rowids) + len(self.rejects) + self.unchanged
 
     @property
-    def writes(self) -> bool:
-        """Whether loading it writes anything besides the progress: rows, rejects or digests."""
-        return bool(self.rowids or self.rejects or self.digests)
+    def written(self) -> int:
+        """Rows it writes: those that parsed and those rejected."""
+        return len(self.rowids) + len(self.rejects)
 
     def merged(self, later: Batch) -> Batch:
-        """This batch and a ``later`` one that writes nothing, as one."""
-        assert not later.writes, "only batches of unchanged rows merge"
-        return Batch(self.copy, self.rowids, self.rejects, later.last_rowid, self.unchanged + later.unchanged, self.digests)
+        """This batch and the ``later`` one, which follows it, as one: one transaction instead of two."""
+        return Batch(
+            self.copy + later.copy,
+            self.rowids + later.rowids,
+            self.rejects + later.rejects,
+            later.last_rowid,
+            self.unchanged + later.unchanged,
+            self.digests + later.digests,
+        )
 
     def staged_copy(self) -> bytes:
         """The lines with their source rowid in front, for the staging table."""
@@ -301,8 +307,7 @@ class TableLoader:
             cursor.execute("SET LOCAL synchronous_commit = off")
             for reject in batch.rejects:
                 save_reject(cursor, self.spec.name, reject.rowid, reject.source_id, reject.reason, reject.raw)
-            if batch.digests is not None:
-                digests = batch.digests
+            for digests in batch.digests:
                 save_range_digests(cursor, self.spec.name, digests.after_rowid, digests.last_rowid, digests.digests)
             rows = len(batch.rowids)
             set_aside = inserted = updated = 0

@@ -6,6 +6,7 @@ import logging
 import os
 import sqlite3
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import replace
 
@@ -37,8 +38,8 @@ def migrate(
     """Migrate the options' tables in foreign-key order, reconnecting after a dropped connection.
 
     ``apply_ddl`` applies the target schema first; ``check_file`` reads every page of the tables for
-    corruption before anything is written, in the worker processes side by side (a caller that checked
-    the file already may skip that).
+    corruption, in the worker processes side by side, while the run connects and plans: no table is
+    written to before the verdict (a caller that checked the file already may skip that).
     """
     options = options or RunOptions()
     progress = progress or LogProgress()
@@ -46,21 +47,36 @@ def migrate(
     with ExitStack() as stack:
         source = stack.enter_context(open_source(sqlite_path))
         preparer = stack.enter_context(BatchPreparer(sqlite_path, options.worker_count))
+        sound = _no_check
         if check_file:
             progress.step("source", "checking the source")
-            try:
-                # Each table's pages are read by a worker, the tables side by side.
-                preparer.check_soundness(source, [get_table(name) for name in options.tables])()
-            finally:
-                progress.done("source")
+            # Each table's pages are read by a worker, the tables side by side.
+            sound = _reported(preparer.check_soundness(source, [get_table(name) for name in options.tables]), progress)
         target = stack.enter_context(open_target(dsn))
         if apply_ddl:
             apply_schema(target, lock_timeout=options.lock_timeout)
         for table in options.tables:
             started = time.monotonic()
-            summary, target = _with_retries(stack, source, target, dsn, table, options, preparer, progress)
+            summary, target = _with_retries(stack, source, target, dsn, table, options, preparer, progress, sound)
             summaries.append(replace(summary, seconds=time.monotonic() - started))
+        sound()  # every table skipped: the verdict is still given
     return summaries
+
+
+def _no_check() -> None:
+    """No verdict to wait for: the caller checked the file."""
+
+
+def _reported(verdict: Callable[[], None], progress: Progress) -> Callable[[], None]:
+    """``verdict``, with the progress display's line for the check ended when it is given."""
+
+    def sound() -> None:
+        try:
+            verdict()
+        finally:
+            progress.done("source")
+
+    return sound
 
 
 def _with_retries(
@@ -72,6 +88,7 @@ def _with_retries(
     options: RunOptions,
     preparer: BatchPreparer,
     progress: Progress,
+    sound: Callable[[], None],
 ) -> tuple[TableSummary, psycopg2.extensions.connection]:
     """One table's run, run again on a new connection, with backoff, while the connection keeps dropping.
 
@@ -82,7 +99,10 @@ def _with_retries(
         try:
             if target.closed:
                 target = stack.enter_context(open_target(dsn))
-            return migrate_table(source, target, table, attempt_options, preparer=preparer, progress=progress), target
+            summary = migrate_table(
+                source, target, table, attempt_options, preparer=preparer, progress=progress, sound=sound
+            )
+            return summary, target
         except TargetError as error:
             # A dropped connection, or none to be had while the server restarts, may come back.
             if not (isinstance(error, TransientTargetError) or target.closed):

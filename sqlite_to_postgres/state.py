@@ -186,19 +186,20 @@ def untouched_since(connection: psycopg2.extensions.connection, spec: TableSpec,
     if not last.finished or last.finished_snapshot is None:
         return False
     _, xmax, running = last.finished_snapshot.split(":")
+    running_xids = [str(int(xid) % 2**32) for xid in running.split(",") if xid]
+    # Per row only what must be: the threshold's age once, the list of running xids only when there is one.
+    newer = sql.SQL("age(t.xmin) <= threshold.age")
+    if running_xids:
+        newer = sql.SQL("({} OR t.xmin = ANY(%(running)s::xid[]))").format(newer)
     with transaction(connection), connection.cursor() as cursor:
         cursor.execute(
             sql.SQL(
                 # xmin is a 32-bit xid: compared by age, as PostgreSQL does. Past 2^30 transactions the
                 # comparison could wrap: then the table is compared in full.
-                "SELECT count(*), coalesce(bool_or(age(t.xmin) <= age(%(xmax)s::text::xid) "
-                "OR t.xmin::text::bigint = ANY(%(running)s)), false) "
-                "OR age(%(xmax)s::text::xid) > 1073741824 FROM {} AS t"
-            ).format(sql.Identifier(spec.target_schema, spec.name)),
-            {
-                "xmax": int(xmax) % 2**32,
-                "running": [int(xid) % 2**32 for xid in running.split(",") if xid],
-            },
+                "SELECT count(*), coalesce(bool_or({newer}), false) OR min(threshold.age) > 1073741824 "
+                "FROM {table} AS t, (SELECT age(%(xmax)s::text::xid) AS age) AS threshold"
+            ).format(newer=newer, table=sql.Identifier(spec.target_schema, spec.name)),
+            {"xmax": int(xmax) % 2**32, "running": "{" + ",".join(running_xids) + "}"},
         )
         count, written_since = cursor.fetchone()
     return bool(count == last.target_rows and not written_since)

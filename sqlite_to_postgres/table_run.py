@@ -25,7 +25,7 @@ from .digests import chunk_digits
 from .errors import RejectThresholdExceeded
 from .extract import check_source_table, read_ids, rowid_of, rowid_ranges, unmapped_data
 from .keys import defer_keys, restore_keys
-from .load import LoadMode, TableLoader, delete_missing, reject_orphans
+from .load import Batch, BatchResult, LoadMode, TableLoader, delete_missing, reject_orphans
 from .lock import holding, load_locks
 from .options import RunOptions
 from .plan import Action, Plan, decide
@@ -54,8 +54,13 @@ def migrate_table(
     *,
     preparer: BatchPreparer | None = None,
     progress: Progress | None = None,
+    sound: Callable[[], None] | None = None,
 ) -> TableSummary:
-    """Copy one table from SQLite into PostgreSQL as its plan says; ``preparer`` parses in worker processes."""
+    """Copy one table from SQLite into PostgreSQL as its plan says; ``preparer`` parses in worker processes.
+
+    ``sound`` waits for the verdict of a check of the source file still running, and is called before
+    the table's rows are first written to (it raises SourceError for a corrupt file).
+    """
     started = time.monotonic()
     spec = get_table(table)
     check_source_table(source, spec)
@@ -68,7 +73,7 @@ def migrate_table(
         with holding(target, load_locks(table), options.lock_timeout, f"loading {table}"):
             plan = decide(source, target, spec, options, fingerprint)
             log.info("%s", plan.describe())
-            summary = _TableRun(source, target, spec, plan, options, preparer, progress).run()
+            summary = _TableRun(source, target, spec, plan, options, preparer, progress, sound).run()
     except psycopg2.Error as error:
         raise target_error(error, table, None) from None
     finally:
@@ -100,9 +105,11 @@ class _TableRun:
         options: RunOptions,
         preparer: BatchPreparer | None,
         progress: Progress,
+        sound: Callable[[], None] | None,
     ) -> None:
         self.source, self.target, self.spec, self.plan = source, target, spec, plan
         self.options, self.progress = options, progress
+        self.sound = sound or _sound
         # One table of a single batch is not worth starting processes for.
         few_rows = plan.rows <= options.batch_size
         self.preparer = preparer if preparer is not None and not few_rows else BatchPreparer("", 0)
@@ -130,6 +137,8 @@ class _TableRun:
             start_load(
                 self.target, self.spec.name, plan.fingerprint, first_load=plan.direct, keep_range_digests=plan.since_last
             )
+        if plan.drop_keys:
+            self.sound()
         keys_dropped = plan.keys_dropped or (plan.drop_keys and defer_keys(self.target, self.spec))
         mode = LoadMode(plan.direct, plan.skip_link_triggers, self._restore_keys if keys_dropped else None)
         self._load(TableLoader(self.target, self.spec, mode))
@@ -163,12 +172,18 @@ class _TableRun:
         batches = prepared_batches(
             self.source, self.spec, self.preparer, batch_size, plan.after_rowid, changed, digits, since, not plan.direct
         )
-        for number, result in run_in_order(table, (partial(loader.load, ready.batch) for ready in batches)):
+        for number, result in run_in_order(table, (partial(self._written, loader, ready.batch) for ready in batches)):
             self.summary.add(result)
             self.progress.advance(table, result.rows_read)
             self._check_rejects(final=False, batch=number)
 
+    def _written(self, loader: TableLoader, batch: Batch) -> BatchResult:
+        """Load a batch once the source is known sound (a re-run's first batches may be ready before)."""
+        self.sound()
+        return loader.load(batch)
+
     def _finish(self, keys_dropped: bool, digests: Callable[[], list[RangeDigests]] | None) -> None:
+        self.sound()
         plan, table = self.plan, self.spec.name
         # A first load that skipped the link triggers, or a resumed one that may have, checks links now.
         if plan.skip_link_triggers or (plan.action is Action.RESUME and self.spec.foreign_keys):
@@ -199,6 +214,10 @@ class _TableRun:
         summary = self.summary
         if breach := self.options.reject_breach(summary.rejected, summary.rows_read, final=final):
             raise RejectThresholdExceeded(f"{breach}; see migration.rejects", table=self.spec.name, batch=batch)
+
+
+def _sound() -> None:
+    """The source was checked before this table's run began."""
 
 
 def _database_path(source: sqlite3.Connection) -> Path:

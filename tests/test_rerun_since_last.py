@@ -194,9 +194,11 @@ def test_a_rerun_stopped_and_resumed_with_other_batches_leaves_no_overlapping_ra
 ) -> None:
     path = write_catalog(tmp_path / "people.sqlite", {"person": [person(n) for n in range(1, 2001)]})
     migrate(path, target_dsn, RunOptions(tables=["person"], batch_size=500, workers=0))
+    # Enough changed rows in each range that no two ranges share a transaction: the third one stops.
     execute(
         path,
-        "UPDATE person SET full_name = 'Renamed' WHERE rowid IN (1, 1999)",
+        "UPDATE person SET full_name = 'Renamed' WHERE rowid BETWEEN 1 AND 400 OR rowid BETWEEN 501 AND 900 "
+        "OR rowid BETWEEN 1001 AND 1300 OR rowid BETWEEN 1501 AND 1900",
         "UPDATE person SET created_at = 'not a time' WHERE rowid = 1200",
     )
     with pytest.raises(RejectThresholdExceeded, match="batch 3"):
