@@ -1,18 +1,37 @@
 """Chunk digests: each side of a table summarised per chunk of ids, so only chunks that differ are read again.
 
 Two users, the same digests: a re-run parses and loads only the chunks whose digests differ, and
-``check --fast`` compares row by row only those chunks (verify/compare.py). The source side is the raw
+``check`` compares row by row only those chunks (verify/compare.py). The source side is the raw
 SQLite values written out by SQLite itself (``sqlite_summary_query``), summed over ranges of rowids
 by the worker processes (``source_range_summary``, ``merge_summaries``); the target side is each value
 as ``::text``, summed by PostgreSQL in one scan meanwhile (``target_summary``, ``text_summary``).
 
 A chunk is the rows whose id starts with the same ``chunk_digits`` hex digits. Its digest is
-(row count, sum of a 64-bit hash of each row): a sum does not depend on row order, so the source is
-read in whatever order it lies and PostgreSQL needs no sort. Equal digests mean equal rows, bar a
-64-bit hash collision; unequal digests only cost reading the chunk again, never a wrong answer.
+(row count, sum of a 64-bit hash of each row's encoding): a sum does not depend on row order, so the
+source is read in whatever order it lies and PostgreSQL needs no sort.
 
-The row encoding is written three times, in Python (``summarise``, the reference), in PostgreSQL
-(``_row_hash_sql``) and in SQLite (``_sqlite_value_sql``), side by side below; tests/test_digests.py
+Why equal digests mean rows the full comparison finds equal (bar a 64-bit hash collision):
+
+* The encoding of PostgreSQL's rows is injective. Text columns come first, each ``<UTF-8 length>:<text>``
+  (NULL: ``:``), then the other columns, each ``<text>,`` (NULL: ``,``). A reader takes the lengths
+  from the front, and what remains splits at the commas: the text of a uuid, date, timestamp or
+  double never holds a comma and is never empty.
+* The source's encoding only equals one of those when every value is one the full check reads as
+  what PostgreSQL's text says. Anything else turns the whole row into ``\\0``, which PostgreSQL
+  cannot produce (its text holds no NUL): a number, a blob or text where the kind wants otherwise,
+  NULL in a required column, an empty value, a date or timestamp not starting with a digit (infinity),
+  a zero double (SQLite spells -0 as 0). A non-text value holding a comma needs no test: PostgreSQL's
+  tail of the encoding has exactly one comma per column, the source's would have more.
+* PostgreSQL's own spellings that the full check cannot read (years before 1 or after 9999) hash as 0,
+  which no source row hashes as, so their chunk differs.
+
+A differing digest only costs reading the chunk again, never a wrong answer: that is all a spelling
+does that PostgreSQL would not print (an offset other than +00, an id in capitals, a double with 17
+digits). The row's hash is the first 8 bytes of the md5 of its encoding (UTF-8), read as a signed
+64-bit integer, which PostgreSQL's bigint holds and sums exactly (as numeric).
+
+The encoding is written three times, in Python (``summarise``, the reference), in PostgreSQL
+(``summary_query``) and in SQLite (``sqlite_summary_query``), side by side below; tests/test_digests.py
 and tests/test_check_speed_paths.py prove them equal on values chosen to trip them up.
 """
 
@@ -22,6 +41,8 @@ import hashlib
 import json
 import math
 import sqlite3
+import struct
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
 import psycopg2.extensions
@@ -29,10 +50,10 @@ from psycopg2 import sql
 
 from .errors import SourceError
 from .extract import SourceRow, quote, tolerant_text
-from .tables import TableSpec
+from .tables import Column, Kind, TableSpec
 
 # A differing chunk costs parsing and writing its rows again (a re-run) or comparing them row by row
-# (check --fast). Ids are random, so a change of 0.01% of the rows touches that many chunks: chunks of
+# (check). Ids are random, so a change of 0.01% of the rows touches that many chunks: chunks of
 # tens of rows keep the rows read again near the rows changed. At 13 M rows that is 65,536 chunks,
 # about 15 MB per side's summary.
 CHUNK_ROWS = 64
@@ -58,64 +79,123 @@ def chunk_of(source_id: object, digits: int) -> str:
 
 # --------------------------------------------------------------------------- the row encoding
 #
-# A row is written as a JSON array, without spaces, of its values' text, NULL as null: JSON's escaping
-# keeps any text from passing for two values or for NULL, and all three writers have it built in
-# (Python's json, SQLite's json_array, PostgreSQL's to_json), which escape alike (tests/test_digests.py,
-# tests/test_check_speed_paths.py). A value that is no text and no number is the empty object {}, which
-# no column's text can be. The row's hash is the first 8 bytes of the md5 of that text (UTF-8), read as
-# a signed 64-bit integer, which PostgreSQL's bigint holds and sums exactly (as numeric).
+# Text columns first, each <UTF-8 length>:<text>, then the others, each <text>, (module docstring). A
+# row holding a value that could pass for another is MARK alone. The three writers follow.
 
-# Python side.
-
-_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+MARK = b"\0"
 
 
-def summarise(rows: Iterable[tuple[str, Iterable[object]]]) -> ChunkSummary:
+def encoding_order(columns: Sequence[Column]) -> list[int]:
+    """The positions of ``columns`` in the order the encoding writes them: text columns first."""
+    return sorted(range(len(columns)), key=lambda index: columns[index].kind is not Kind.TEXT)
+
+
+# Python side, the reference: any values, as sqlite3 reads them.
+
+
+def _encode_value(column: Column, value: object) -> str | None:
+    """The value's part of the row's encoding, or None when the row must be MARK."""
+    text = column.kind is Kind.TEXT
+    if value is None:
+        return None if not column.nullable else ":" if text else ","
+    if text:
+        # Exactly str: text that is not UTF-8 comes as a subclass, and PostgreSQL holds none.
+        return f"{len(value.encode('utf-8', 'surrogateescape'))}:{value}" if type(value) is str else None
+    if column.kind is Kind.FLOAT:
+        if type(value) is int:
+            return f"{value},"
+        # PostgreSQL prints 9.0 as "9" and otherwise (below 1e15) the same shortest text as repr. A zero is
+        # written too, as PostgreSQL writes it; SQLite's writer marks it (it prints -0.0 as 0.0).
+        return repr(value).removesuffix(".0") + "," if type(value) is float else None
+    if type(value) is not str or value == "":
+        return None
+    # A date or timestamp as PostgreSQL prints one the full check can read starts with a digit.
+    if column.kind is not Kind.UUID and not "0" <= value < ":":
+        return None
+    return value + ","
+
+
+def encode_row(columns: Sequence[Column], values: Sequence[object]) -> bytes:
+    """One row's encoding, ``values`` in the order of ``columns``."""
+    parts = []
+    for index in encoding_order(columns):
+        part = _encode_value(columns[index], values[index])
+        if part is None:
+            return MARK
+        parts.append(part)
+    return "".join(parts).encode("utf-8", "surrogateescape")
+
+
+def summarise(rows: Iterable[tuple[str, Sequence[object]]], columns: Sequence[Column]) -> ChunkSummary:
     """The digest of each chunk of ``(chunk, values)`` rows, in one pass in any order."""
+    return _sum_hashes((chunk, encode_row(columns, values)) for chunk, values in rows)
+
+
+# The first 8 bytes of an md5 digest as a signed big-endian integer.
+_ROW_HASH = struct.Struct(">q8x")
+
+
+def _sum_hashes(*batches: Iterable[tuple[str, bytes]]) -> ChunkSummary:
+    """The digests of ``(chunk, encoding)`` rows."""
     md5 = hashlib.md5
-    counts: dict[str, int] = {}
-    sums: dict[str, int] = {}
-    for chunk, values in rows:
-        # A re-run's per-row loop: kept flat, with text and NULL (most values) passed as they are.
-        text = _dumps([value if value is None or type(value) is str else _not_text(value) for value in values])
-        row_hash = int.from_bytes(
-            md5(text.encode("utf-8", "surrogateescape"), usedforsecurity=False).digest()[:8],
-            "big",
-            signed=True,
-        )
-        counts[chunk] = counts.get(chunk, 0) + 1
-        sums[chunk] = sums.get(chunk, 0) + row_hash
-    return {chunk: (count, sums[chunk]) for chunk, count in counts.items()}
+    digests: defaultdict[str, bytearray] = defaultdict(bytearray)
+    for batch in batches:
+        for chunk, encoding in batch:
+            # Gathering the digests and summing them per chunk at the end costs a quarter less per
+            # row than adding each one up (measured); 16 bytes per row of a worker's range.
+            digests[chunk] += md5(encoding, usedforsecurity=False).digest()
+    return {
+        chunk: (len(gathered) // 16, sum(row_hash for (row_hash,) in _ROW_HASH.iter_unpack(gathered)))
+        for chunk, gathered in digests.items()
+    }
 
 
-def _not_text(value: object) -> object:
-    if type(value) is float:
-        # PostgreSQL prints 9.0 as "9" and otherwise (below 1e15) the same shortest text as repr.
-        return repr(value).removesuffix(".0")
-    if type(value) is int:
-        return str(value)
-    # A blob, text that is not UTF-8, a value verify could not parse: {} is no column's text, so the
-    # chunk always differs and is read again.
-    return {}
+# PostgreSQL side: ``values`` are text expressions, one per column. format() writes NULL as '', so a
+# text column's NULL is ":" (its length is NULL too) and another's is ",". In the query, a
+# parameter's %s is written %%s.
 
 
-# SQL side: ``values`` are text expressions, one per column.
+def _row_hash_sql(spec: TableSpec, values: Sequence[sql.Composable]) -> sql.Composable:
+    spellings: list[str] = []
+    arguments: list[sql.Composable] = []
+    for index in encoding_order(spec.columns):
+        value = values[index]
+        if spec.columns[index].kind is Kind.TEXT:
+            spellings.append("%%s:%%s")
+            arguments += [sql.SQL("octet_length({})").format(value), value]
+        else:
+            spellings.append("%%s,")
+            arguments.append(value)
+    text = sql.SQL("format('{}', {})").format(sql.SQL("".join(spellings)), sql.SQL(", ").join(arguments))
+    row_hash = sql.SQL("('x' || left(md5({}), 16))::bit(64)::bigint").format(text)
+    unreadable = [_unreadable_sql(column) for column in spec.columns if column.kind in _READABLE]
+    if not unreadable:
+        return row_hash
+    return sql.SQL("CASE WHEN {} THEN 0 ELSE {} END").format(sql.SQL(" OR ").join(unreadable), row_hash)
 
 
-def _row_hash_sql(values: Sequence[sql.Composable]) -> sql.Composable:
-    text = sql.SQL("'[' || concat_ws(',', {}) || ']'").format(
-        sql.SQL(", ").join(sql.SQL("coalesce(to_json({})::text, 'null')").format(value) for value in values)
+# The dates and timestamps whose text the full check can read (Python's years 1 to 9999): PostgreSQL
+# prints others too (infinity, BC, five-digit years), which hash as 0 so their chunk differs.
+_READABLE = {
+    Kind.DATE: ("0001-01-01", "10000-01-01"),
+    Kind.TIMESTAMP: ("0001-01-01 00:00:00+00", "10000-01-01 00:00:00+00"),
+}
+
+
+def _unreadable_sql(column: Column) -> sql.Composable:
+    low, high = _READABLE[column.kind]
+    return sql.SQL("{column} < {low} OR {column} >= {high}").format(
+        column=sql.Identifier(column.target), low=sql.Literal(low), high=sql.Literal(high)
     )
-    return sql.SQL("('x' || left(md5({}), 16))::bit(64)::bigint").format(text)
 
 
 def summary_query(spec: TableSpec, values: Sequence[sql.Composable]) -> sql.Composable:
     """The query for the digest of each chunk of the target table, ``values`` rendering its columns as
     text; its one parameter is the chunk digits. Rows: (chunk, rows, sum of hashes)."""
-    # Each value is mentioned once in the encoding, so it is rendered once with no subquery fence, and
-    # PostgreSQL may split the scan and the sums over parallel workers.
+    # Each value is mentioned once in the encoding (a text column's twice, where ::text costs nothing),
+    # so it is rendered once with no subquery fence.
     return sql.SQL("SELECT left(id::text, %s), count(*), sum({row_hash}) FROM {table} GROUP BY 1").format(
-        row_hash=_row_hash_sql(values), table=sql.Identifier(spec.target_schema, spec.name)
+        row_hash=_row_hash_sql(spec, values), table=sql.Identifier(spec.target_schema, spec.name)
     )
 
 
@@ -125,38 +205,56 @@ def fetch_summary(cursor: psycopg2.extensions.cursor, query: sql.Composable, dig
     return {chunk: (int(count), int(total)) for chunk, count, total in cursor}
 
 
-# SQLite side, for a re-run: the same text built by SQLite from the raw values, so Python only hashes
-# it (less than half the per-row cost of ``summarise``). Text, integers and NULL are written exactly
-# as ``summarise`` writes them. A double is written with 15 significant digits when they give it back
+# SQLite side, for a re-run and the check: the same bytes built by SQLite from the raw values, so Python
+# only hashes them. Which values make a row MARK is one test per column, all comparisons (no function
+# call; a function per value per row costs as much as the encoding): ``+c`` drops the column's affinity,
+# which would read '0' as a number, and in SQLite's order numbers < text < blobs, while NULL compares
+# as NULL and so never marks. A double is written with 15 significant digits when they give it back
 # exactly, which then is the shortest spelling repr and PostgreSQL give, else with 17 (exact, but
-# spelled unlike PostgreSQL: its chunk is read again). A blob, or a zero double (SQLite prints -0.0
-# as 0.0), is {}. So different values always encode differently, and a spelling PostgreSQL would not
-# print only costs reading a chunk again.
+# spelled unlike PostgreSQL: its chunk is read again). || keeps a NUL inside text, where printf stops.
 
 
-def _sqlite_value_sql(column: str) -> str:
-    # SQLite writes 9.0 as "9.0" and 1e-07 as "1.0e-07", where repr and PostgreSQL write "9" and "1e-07".
-    real = f"replace(CAST({column} AS TEXT), '.0e', 'e')"
-    shortest = (
-        f"CASE WHEN {column} = 0 THEN json('{{}}') WHEN CAST({real} AS REAL) = {column} "
-        f"THEN (CASE WHEN {real} LIKE '%.0' THEN substr({real}, 1, length({real}) - 2) ELSE {real} END) "
-        f"ELSE printf('%!.17g', {column}) END"
-    )
-    return (
-        f"CASE typeof({column}) WHEN 'text' THEN {column} WHEN 'null' THEN NULL "
-        f"WHEN 'integer' THEN CAST({column} AS TEXT) WHEN 'real' THEN {shortest} ELSE json('{{}}') END"
-    )
+def _sqlite_value_sql(column: Column) -> tuple[str, str]:
+    """For one column: (its part of the encoding, the test that marks the row)."""
+    name = quote(column.source)
+    if column.kind is Kind.TEXT:
+        part = f"length(CAST({name} AS BLOB)) || ':' || {name}"
+        null = "':'"
+        # Anything but text.
+        test = f"+{name} < '' OR +{name} >= x''"
+    else:
+        value = name
+        null = "','"
+        if column.kind is Kind.FLOAT:
+            # SQLite writes 9.0 as "9.0" and 1e-07 as "1.0e-07", where repr and PostgreSQL write "9" and "1e-07".
+            real = f"replace(CAST({name} AS TEXT), '.0e', 'e')"
+            value = (
+                f"(CASE WHEN {name} IS NULL THEN NULL WHEN CAST({real} AS REAL) = {name} "
+                f"THEN (CASE WHEN {real} LIKE '%.0' THEN substr({real}, 1, length({real}) - 2) ELSE {real} END) "
+                f"ELSE printf('%!.17g', {name}) END)"
+            )
+            # Text, a blob, or a zero (SQLite prints -0.0 as 0.0).
+            test = f"+{name} >= '' OR +{name} = 0"
+        elif column.kind is Kind.UUID:
+            # Anything but text that is not empty.
+            test = f"+{name} <= '' OR +{name} >= x''"
+        else:
+            # A date or timestamp: anything but text starting with a digit.
+            test = f"+{name} < '0' OR +{name} >= ':'"
+        part = f"{value} || ','"
+    if column.nullable:
+        return f"ifnull({part}, {null})", test
+    return part, f"{name} IS NULL OR {test}"
 
 
 def sqlite_summary_query(spec: TableSpec, digits: int) -> str:
-    """SQLite: (chunk, the row's encoded text as UTF-8 bytes) for the rows ``rowid > ? AND rowid <= ?``."""
-    columns = [quote(column) for column in spec.source_columns]
-    source_id = columns[0]
-    chunk = f"CASE typeof({source_id}) WHEN 'text' THEN substr({source_id}, 1, {int(digits)}) ELSE '{NO_CHUNK}' END"
-    text = f"json_array({', '.join(_sqlite_value_sql(column) for column in columns)})"
-    return (
-        f"SELECT {chunk}, CAST({text} AS BLOB) FROM {quote(spec.name)} WHERE rowid > ? AND rowid <= ?"
-    )
+    """SQLite: (chunk, the row's encoding as bytes) for the rows ``rowid > ? AND rowid <= ?``."""
+    parts, tests = zip(*(_sqlite_value_sql(spec.columns[index]) for index in encoding_order(spec.columns)), strict=True)
+    encoding = f"CASE WHEN {' OR '.join(tests)} THEN x'00' ELSE CAST({' || '.join(parts)} AS BLOB) END"
+    source_id = quote(spec.source_columns[0])
+    is_text = f"+{source_id} >= '' AND +{source_id} < x''"
+    chunk = f"CASE WHEN {is_text} THEN substr({source_id}, 1, {int(digits)}) ELSE '{NO_CHUNK}' END"
+    return f"SELECT {chunk}, {encoding} FROM {quote(spec.name)} WHERE rowid > ? AND rowid <= ?"
 
 
 def sqlite_chunk_condition(spec: TableSpec, digits: int, chunks: frozenset[str]) -> tuple[str, tuple[object, ...]]:
@@ -176,14 +274,14 @@ def sqlite_chunk_condition(spec: TableSpec, digits: int, chunks: frozenset[str])
 # --------------------------------------------------------------------------- the re-run's digests
 
 
-def source_summary(rows: Iterable[SourceRow], digits: int) -> ChunkSummary:
+def source_summary(rows: Iterable[SourceRow], spec: TableSpec, digits: int) -> ChunkSummary:
     """The digests of ``(rowid, id, ...)`` source rows, from the raw SQLite values without parsing them.
 
     For a well-formed legacy row (a canonical lowercase uuid, ``+00`` timestamps as PostgreSQL prints
-    them) the raw text is what ``target_summary`` renders; any other spelling only makes its chunk
+    them) the encoding is what ``target_summary`` encodes; any other spelling only makes its chunk
     differ, and that chunk is loaded as usual: a mismatch costs time, never correctness.
     """
-    return summarise((chunk_of(row[1], digits), row[1:]) for row in rows)
+    return summarise(((chunk_of(row[1], digits), row[1:]) for row in rows), spec.columns)
 
 
 def source_range_summary(
@@ -216,16 +314,8 @@ _FETCH_ROWS = 1_000
 def _summarise_query(
     connection: sqlite3.Connection, spec: TableSpec, digits: int, after_rowid: int, last_rowid: int
 ) -> ChunkSummary:
-    md5 = hashlib.md5
-    counts: dict[str, int] = {}
-    sums: dict[str, int] = {}
     cursor = connection.execute(sqlite_summary_query(spec, digits), (after_rowid, last_rowid))
-    while rows := cursor.fetchmany(_FETCH_ROWS):
-        for chunk, text in rows:
-            row_hash = int.from_bytes(md5(text, usedforsecurity=False).digest()[:8], "big", signed=True)
-            counts[chunk] = counts.get(chunk, 0) + 1
-            sums[chunk] = sums.get(chunk, 0) + row_hash
-    return {chunk: (count, sums[chunk]) for chunk, count in counts.items()}
+    return _sum_hashes(*iter(lambda: cursor.fetchmany(_FETCH_ROWS), []))
 
 
 def merge_summaries(parts: Iterable[ChunkSummary]) -> ChunkSummary:

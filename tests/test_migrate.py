@@ -219,14 +219,14 @@ def test_after_a_load_both_sides_summarise_alike_so_a_rerun_parses_nothing(
     for table in TABLE_NAMES:
         spec = TABLES[table]
         digits = chunk_digits(count_rows(source, spec))
-        source_side = source_summary(read_rows(source, spec, 1000), digits)
+        source_side = source_summary(read_rows(source, spec, 1000), spec, digits)
         assert changed_chunks(source_side, target_summary(target, spec, digits)) == set(), table
 
     source.execute("UPDATE person SET full_name = full_name || '!' WHERE rowid = 1")
     person = TABLES["person"]
     digits = chunk_digits(count_rows(source, person))
     changed = changed_chunks(
-        source_summary(read_rows(source, person, 1000), digits), target_summary(target, person, digits)
+        source_summary(read_rows(source, person, 1000), person, digits), target_summary(target, person, digits)
     )
     source.close()
     assert len(changed) == 1
