@@ -70,15 +70,20 @@ def check(
     dsn: str,
     tables: Iterable[str] | None = None,
     *,
-    fast: bool = False,
+    full: bool = False,
+    fast: bool = True,
     batch_size: int = CHECK_BATCH_SIZE,
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
 ) -> ConsistencyReport:
-    """Compare every row of both sides, once no run is loading the tables (waiting up to ``lock_timeout``)."""
+    """Compare both sides, once no run is loading the tables (waiting up to ``lock_timeout``).
+
+    Chunk digests first, then row by row the chunks that differ; ``full`` compares every row instead.
+    ``fast`` is the default's old name (``check_consistency``).
+    """
     names = selected_tables(tables)
     with (
         open_source(sqlite_path) as source,
         open_target(dsn) as target,
         holding(target, check_locks(names), lock_timeout, "checking"),
     ):
-        return check_consistency(source, target, list(names), batch_size=batch_size, fast=fast)
+        return check_consistency(source, target, list(names), batch_size=batch_size, full=full, fast=fast)

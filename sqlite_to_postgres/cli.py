@@ -103,11 +103,15 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_options(run)
     run.add_argument("--no-schema", action="store_true", help="do not apply ddl/movies_database.ddl first")
 
-    check = commands.add_parser("check", help="compare every row of SQLite and PostgreSQL; exit 1 on a difference")
-    _add_source_and_target(check)
-    check.add_argument(
-        "--fast", action="store_true", help="compare per-chunk hashes first and fetch only the rows of chunks that differ"
+    check = commands.add_parser(
+        "check", help="account for every row of SQLite in PostgreSQL and back; exit 1 on a difference"
     )
+    _add_source_and_target(check)
+    mode = check.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--full", action="store_true", help="compare every row, instead of per-chunk digests first and the rows of chunks that differ"
+    )
+    mode.add_argument("--fast", action="store_true", help="per-chunk digests first: the default, kept for old scripts")
     check.add_argument(
         "--batch-size", type=_positive, default=api.CHECK_BATCH_SIZE, help="rows fetched at a time per side (default: %(default)s)"
     )
@@ -158,7 +162,7 @@ def _check(args: argparse.Namespace) -> int:
     # A check never creates the database: a wrong DSN must fail, not report every row missing.
     with resolve_target(args.dsn, create=False) as dsn:
         report = api.check(
-            args.sqlite, dsn, args.tables, fast=args.fast, batch_size=args.batch_size, lock_timeout=args.lock_timeout
+            args.sqlite, dsn, args.tables, full=args.full, batch_size=args.batch_size, lock_timeout=args.lock_timeout
         )
     print(report.format())
     return 0 if report.ok else 1

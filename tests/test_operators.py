@@ -245,6 +245,7 @@ def test_consistency_operator_passes_after_a_full_load(operators: ModuleType, co
     load_all(operators)
     report = operators.MoviesConsistencyOperator(task_id="check_consistency").execute({})
     json.dumps(report)
+    assert report["ok"] is True and report["mode"] == "fast"  # the digests first, as the command's default
 
 
 def test_consistency_operator_fails_when_the_target_lost_rows(

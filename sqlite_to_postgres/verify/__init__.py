@@ -1,4 +1,4 @@
-"""Verify: prove that PostgreSQL holds what SQLite holds, row by row, in bounded memory.
+"""Verify: prove that PostgreSQL holds what SQLite holds, every row accounted for, in bounded memory.
 
 >>> from sqlite_to_postgres.verify import check_consistency
 >>> report = check_consistency(source, target)  # doctest: +SKIP
@@ -11,10 +11,11 @@ case or with braces still line up, and ``target`` reads PostgreSQL. A source val
 is a difference, unless the migration set its row aside in ``migration.rejects``. ``report`` holds
 what was found and prints it.
 
-Fast mode first compares the chunk digests a re-run compares (``digests``: the source's raw values
-summed by worker processes, PostgreSQL's values as text summed by the server meanwhile), counts the
-rows of chunks whose digests agree as matched (equal text is an equal value), and compares row by row,
-as the full check does, only the chunks that differ and those holding an id written otherwise.
+By default the chunk digests a re-run compares come first (``digests``: the source's raw values
+summed by worker processes, PostgreSQL's values as text summed by the server meanwhile); the rows of
+chunks whose digests agree count as matched (their encodings agree only where the values do), and
+only the chunks that differ and those holding an id written otherwise are compared row by row, as
+``full=True`` compares every row.
 """
 
 from .compare import DEFAULT_BATCH_SIZE, SHOWN_DIFFERENCES, check_consistency

@@ -48,7 +48,7 @@ class TableReport:
     rejected: int
     # The first few differences, in id order.
     differences: tuple[RowDifference, ...] = ()
-    # Fast mode only: chunks compared by digest, and how many had to be compared row by row.
+    # Unless the check was full: chunks compared by digest, and how many had to be compared row by row.
     chunks: int | None = None
     chunks_differing: int | None = None
     seconds: float = 0.0
@@ -63,7 +63,11 @@ class TableReport:
 
 @dataclass(slots=True, frozen=True)
 class ConsistencyReport:
-    """The comparison of every table checked; ``ok`` when none has a missing, extra or differing row."""
+    """The comparison of every table checked; ``ok`` when none has a missing, extra or differing row.
+
+    ``fast``: digests first, then the rows of differing chunks (what a check does by default); else
+    every row (full).
+    """
 
     tables: tuple[TableReport, ...]
     fast: bool = False

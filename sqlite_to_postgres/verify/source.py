@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from ..errors import ConsistencyError, SourceError
 from ..extract import quote, tolerant_text
@@ -13,6 +14,10 @@ from .normalise import CANONICAL_UUID_GLOB, Row, normaliser
 
 # Registered on the SQLite connection; the name is long so it cannot shadow a user's function.
 UUID_KEY_FUNCTION = "sqlite_to_postgres_verify_uuid_key"
+
+
+def _hex_digits(digits: int) -> re.Pattern[str]:
+    return re.compile(f"[0-9a-f]{{{int(digits)}}}")
 
 
 class UndecodableSource(Exception):
@@ -41,11 +46,11 @@ class Source:
         ids = id_column(spec)
         self.id_index = spec.columns.index(ids)
         columns = ", ".join(quote(column) for column in spec.source_columns)
-        source_id = quote(ids.source)
+        self.source_id = quote(ids.source)
         # typeof: GLOB would match a blob holding the same bytes, which the migration refuses as no uuid.
         sort_key = (
-            f"CASE WHEN typeof({source_id}) = 'text' AND {source_id} GLOB '{CANONICAL_UUID_GLOB}' "
-            f"THEN {source_id} ELSE {UUID_KEY_FUNCTION}({source_id}) END"
+            f"CASE WHEN typeof({self.source_id}) = 'text' AND {self.source_id} GLOB '{CANONICAL_UUID_GLOB}' "
+            f"THEN {self.source_id} ELSE {UUID_KEY_FUNCTION}({self.source_id}) END"
         )
         self.query = f"SELECT {sort_key} AS sort_key, rowid, {columns} FROM {quote(spec.name)}"
 
@@ -62,23 +67,42 @@ class Source:
         source_id = self.rejects[rowid]
         return source_id is None or source_id in (raw_id, key)
 
+    def _in_raw_chunks(self, digits: int, chunks: Iterable[str], other_spellings: bool) -> tuple[str, str]:
+        """The rows whose id as written starts with one of ``chunks`` (those of lowercase hex digits),
+        and with ``other_spellings`` every row whose id does not start so (a few rows' worth of tests:
+        ids in capitals, braces or no text at all are rare): (this query, its parameter)."""
+        prefix = f"substr({self.source_id}, 1, {int(digits)})"
+        condition = f"{prefix} IN (SELECT value FROM json_each(?))"
+        if other_spellings:
+            condition += f" OR typeof({self.source_id}) <> 'text' OR {prefix} NOT GLOB '{'[0-9a-f]' * int(digits)}'"
+        hex_chunks = sorted(chunk for chunk in chunks if _hex_digits(digits).fullmatch(chunk))
+        return f"{self.query} WHERE {condition}", json.dumps(hex_chunks)
+
     def rows(
-        self, rejected: list[int], *, prefixes: frozenset[str] | None = None, digits: int = 0
+        self,
+        rejected: list[int],
+        *,
+        prefixes: frozenset[str] | None = None,
+        digits: int = 0,
+        other_spellings: bool = True,
     ) -> Iterator[Row]:
         """Every row not set aside (or only those whose canonical id starts with one of ``prefixes``, ''
         for no uuid), sorted by canonical id; ``rejected[0]`` counts the ones set aside.
 
-        Rows whose id is no uuid come first, with key ''.
+        Rows whose id is no uuid come first, with key ''. Without ``other_spellings`` the caller knows
+        that every id written otherwise than canonically starts with one of ``prefixes`` as written.
         """
         query = self.query
         parameters: tuple[str, ...] = ()
         if prefixes is not None:
-            # Filtered in SQLite, so rows of other chunks are neither fetched, normalised nor sorted.
+            # Filtered in SQLite, so rows of other chunks are neither fetched, normalised nor sorted; first
+            # by the id as written, cheap and without the canonical sort key of every row.
+            raw, chunks = self._in_raw_chunks(digits, prefixes, other_spellings)
             query = (
-                f"SELECT * FROM ({query}) WHERE coalesce(substr(sort_key, 1, {int(digits)}), '') "
+                f"SELECT * FROM ({raw}) WHERE coalesce(substr(sort_key, 1, {int(digits)}), '') "
                 "IN (SELECT value FROM json_each(?))"
             )
-            parameters = (json.dumps(sorted(prefixes)),)
+            parameters = (chunks, json.dumps(sorted(prefixes)))
         # SQLite sorts with its external sorter (bounded memory, spilling to temp files) on the key.
         query = f"{query} ORDER BY sort_key COLLATE BINARY"
         try:
@@ -100,15 +124,22 @@ class Source:
         except sqlite3.DatabaseError as error:
             raise SourceError(f"cannot read rows: {error}", table=self.spec.name) from error
 
-    def odd_prefixes(self, digits: int) -> set[str]:
+    def odd_prefixes(self, digits: int, raw_chunks: frozenset[str]) -> set[str]:
         """The canonical chunks ('' for no uuid) of rows whose id is not written as a canonical uuid: their
-        raw chunk is not their canonical one, so both are compared row by row."""
-        source_id = quote(id_column(self.spec).source)
+        raw chunk is not their canonical one, so both are compared row by row.
+
+        Such a row's chunk as written always differs (the target's ids are canonical, so it lacks that
+        chunk or the row's text), so only the rows of ``raw_chunks``, those that differ, are searched.
+        """
+        source_id = self.source_id
+        # An id not starting with hex digits has a chunk of other characters: only then are they searched.
+        other_spellings = not all(_hex_digits(digits).fullmatch(chunk) for chunk in raw_chunks)
+        raw, chunks = self._in_raw_chunks(digits, raw_chunks, other_spellings)
         query = (
-            f"SELECT DISTINCT coalesce(substr(sort_key, 1, {int(digits)}), '') FROM ({self.query}) "
+            f"SELECT DISTINCT coalesce(substr(sort_key, 1, {int(digits)}), '') FROM ({raw}) "
             f"WHERE NOT (typeof({source_id}) = 'text' AND {source_id} GLOB '{CANONICAL_UUID_GLOB}')"
         )
         try:
-            return {prefix for (prefix,) in self.connection.execute(query)}
+            return {prefix for (prefix,) in self.connection.execute(query, (chunks,))}
         except sqlite3.DatabaseError as error:
             raise SourceError(f"cannot read ids: {error}", table=self.spec.name) from error

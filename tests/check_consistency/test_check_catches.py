@@ -1,6 +1,7 @@
 """``check_consistency`` catches each kind of difference and names the table, the id and the column.
 
-Each test migrates db.sqlite, tampers with one side, and runs the check in both modes.
+Each test migrates db.sqlite, tampers with one side, and runs the check in both modes: digests first
+(the default) and every row (full).
 """
 
 from __future__ import annotations
@@ -14,11 +15,12 @@ from typing import Any
 import psycopg2.extensions
 import pytest
 
+from sqlite_to_postgres.cli import main
 from sqlite_to_postgres.connections import open_source
 from sqlite_to_postgres.pipeline import migrate
 from sqlite_to_postgres.verify import ConsistencyReport, RowDifference, TableReport, check_consistency
 
-MODES = pytest.mark.parametrize("fast", [False, True], ids=["full", "fast"])
+MODES = pytest.mark.parametrize("full", [True, False], ids=["full", "digests"])
 
 
 @pytest.fixture
@@ -28,9 +30,11 @@ def catalog(sample_sqlite: Path, target_dsn: str) -> Path:
     return sample_sqlite
 
 
-def _check(catalog: Path, target: psycopg2.extensions.connection, fast: bool, **options: Any) -> ConsistencyReport:
+def _check(catalog: Path, target: psycopg2.extensions.connection, full: bool, **options: Any) -> ConsistencyReport:
     with open_source(catalog) as source:
-        return check_consistency(source, target, fast=fast, **options)
+        report = check_consistency(source, target, full=full, **options)
+    assert report.fast is not full
+    return report
 
 
 def _target(target: psycopg2.extensions.connection, statement: str, *params: Any) -> list[tuple[Any, ...]]:
@@ -72,12 +76,12 @@ def _differences(table_report: TableReport) -> Iterator[tuple[str, str, tuple[st
 
 @MODES
 def test_changed_value_is_reported_with_both_values(
-    catalog: Path, target: psycopg2.extensions.connection, fast: bool
+    catalog: Path, target: psycopg2.extensions.connection, full: bool
 ) -> None:
     film_id = _some_id(target, "film_work")
     _target(target, "UPDATE content.film_work SET title = title || ' (tampered)' WHERE id = %s", film_id)
 
-    report = _check(catalog, target, fast)
+    report = _check(catalog, target, full)
 
     film_work = _only_failing(report, "film_work")
     assert (film_work.differing, film_work.missing, film_work.extra) == (1, 0, 0)
@@ -90,11 +94,11 @@ def test_changed_value_is_reported_with_both_values(
 
 
 @MODES
-def test_missing_row_is_reported(catalog: Path, target: psycopg2.extensions.connection, fast: bool) -> None:
+def test_missing_row_is_reported(catalog: Path, target: psycopg2.extensions.connection, full: bool) -> None:
     link_id = _some_id(target, "person_film_work")
     _target(target, "DELETE FROM content.person_film_work WHERE id = %s", link_id)
 
-    report = _check(catalog, target, fast)
+    report = _check(catalog, target, full)
 
     links = _only_failing(report, "person_film_work")
     assert (links.missing, links.extra, links.differing) == (1, 0, 0)
@@ -105,11 +109,11 @@ def test_missing_row_is_reported(catalog: Path, target: psycopg2.extensions.conn
 
 
 @MODES
-def test_extra_row_is_reported(catalog: Path, target: psycopg2.extensions.connection, fast: bool) -> None:
+def test_extra_row_is_reported(catalog: Path, target: psycopg2.extensions.connection, full: bool) -> None:
     extra_id = str(uuid.uuid4())
     _target(target, "INSERT INTO content.genre (id, name) VALUES (%s, 'Not in the source')", extra_id)
 
-    report = _check(catalog, target, fast)
+    report = _check(catalog, target, full)
 
     genre = _only_failing(report, "genre")
     assert (genre.extra, genre.missing, genre.differing) == (1, 0, 0)
@@ -119,12 +123,12 @@ def test_extra_row_is_reported(catalog: Path, target: psycopg2.extensions.connec
 
 @MODES
 def test_timestamp_one_microsecond_off_is_reported(
-    catalog: Path, target: psycopg2.extensions.connection, fast: bool
+    catalog: Path, target: psycopg2.extensions.connection, full: bool
 ) -> None:
     person_id = _some_id(target, "person", "modified IS NOT NULL")
     _target(target, "UPDATE content.person SET modified = modified + interval '1 microsecond' WHERE id = %s", person_id)
 
-    report = _check(catalog, target, fast)
+    report = _check(catalog, target, full)
 
     person = _only_failing(report, "person")
     assert person.differing == 1
@@ -135,12 +139,12 @@ def test_timestamp_one_microsecond_off_is_reported(
 
 @MODES
 def test_null_turned_into_empty_string_is_reported(
-    catalog: Path, target: psycopg2.extensions.connection, fast: bool
+    catalog: Path, target: psycopg2.extensions.connection, full: bool
 ) -> None:
     film_id = _some_id(target, "film_work", "description IS NULL")
     _target(target, "UPDATE content.film_work SET description = '' WHERE id = %s", film_id)
 
-    report = _check(catalog, target, fast)
+    report = _check(catalog, target, full)
 
     film_work = _only_failing(report, "film_work")
     assert list(_differences(film_work)) == [("differing", film_id, ("description",))]
@@ -150,7 +154,7 @@ def test_null_turned_into_empty_string_is_reported(
 
 @MODES
 def test_float_changed_in_its_last_bit_is_reported(
-    catalog: Path, target: psycopg2.extensions.connection, fast: bool
+    catalog: Path, target: psycopg2.extensions.connection, full: bool
 ) -> None:
     film_id = _some_id(target, "film_work", "rating IS NOT NULL AND rating > 0")
     # The next double up: equal to 15 significant digits, so only an exact comparison sees it.
@@ -163,19 +167,19 @@ def test_float_changed_in_its_last_bit_is_reported(
     (original,) = _source(catalog, "SELECT rating FROM film_work WHERE lower(id) = ?", film_id)[0]
     assert float(changed) != original
 
-    report = _check(catalog, target, fast)
+    report = _check(catalog, target, full)
 
     film_work = _only_failing(report, "film_work")
     assert list(_differences(film_work)) == [("differing", film_id, ("rating",))]
 
 
 @MODES
-def test_every_kind_at_once_is_counted(catalog: Path, target: psycopg2.extensions.connection, fast: bool) -> None:
+def test_every_kind_at_once_is_counted(catalog: Path, target: psycopg2.extensions.connection, full: bool) -> None:
     """Counts cover every difference even when only the first few are shown."""
     ids = [str(row[0]) for row in _target(target, "SELECT id::text FROM content.person ORDER BY id LIMIT 7")]
     _target(target, "UPDATE content.person SET full_name = full_name || '!' WHERE id = ANY(%s::uuid[])", ids)
 
-    report = _check(catalog, target, fast)
+    report = _check(catalog, target, full)
 
     person = _only_failing(report, "person")
     assert person.differing == 7
@@ -186,12 +190,12 @@ def test_every_kind_at_once_is_counted(catalog: Path, target: psycopg2.extension
 
 @MODES
 def test_source_value_that_does_not_parse_is_a_difference(
-    catalog: Path, target: psycopg2.extensions.connection, fast: bool
+    catalog: Path, target: psycopg2.extensions.connection, full: bool
 ) -> None:
     person_id = _some_id(target, "person")
     _source(catalog, "UPDATE person SET created_at = 'yesterday' WHERE id = ?", person_id)
 
-    report = _check(catalog, target, fast)
+    report = _check(catalog, target, full)
 
     person = _only_failing(report, "person")
     assert list(_differences(person)) == [("differing", person_id, ("created",))]
@@ -200,7 +204,7 @@ def test_source_value_that_does_not_parse_is_a_difference(
 
 @MODES
 def test_rows_the_migration_rejected_are_accounted_not_missing(
-    sample_sqlite: Path, target_dsn: str, target: psycopg2.extensions.connection, fast: bool
+    sample_sqlite: Path, target_dsn: str, target: psycopg2.extensions.connection, full: bool
 ) -> None:
     (rowid, person_id) = _source(sample_sqlite, "SELECT rowid, id FROM person ORDER BY rowid LIMIT 1 OFFSET 10")[0]
     _source(sample_sqlite, "UPDATE person SET updated_at = 'not a time' WHERE rowid = ?", rowid)
@@ -208,7 +212,7 @@ def test_rows_the_migration_rejected_are_accounted_not_missing(
     links = _source(sample_sqlite, "SELECT count(*) FROM person_film_work WHERE person_id = ?", person_id)[0][0]
     migrate(sample_sqlite, target_dsn)
 
-    report = _check(sample_sqlite, target, fast)
+    report = _check(sample_sqlite, target, full)
 
     assert report.ok, report.format()
     by_table = {table.table: table for table in report.tables}
@@ -217,13 +221,13 @@ def test_rows_the_migration_rejected_are_accounted_not_missing(
 
     # Without the quarantine record, the same row is a difference again.
     _target(target, "DELETE FROM migration.rejects WHERE table_name = 'person'")
-    person = _only_failing(_check(sample_sqlite, target, fast), "person")
+    person = _only_failing(_check(sample_sqlite, target, full), "person")
     assert list(_differences(person)) == [("missing", person_id, ())]
 
 
 @MODES
 def test_source_ids_in_upper_case_or_braces_still_line_up(
-    sample_sqlite: Path, target_dsn: str, target: psycopg2.extensions.connection, fast: bool
+    sample_sqlite: Path, target_dsn: str, target: psycopg2.extensions.connection, full: bool
 ) -> None:
     """Raw text order of such ids is not uuid order: the check must sort by the canonical id."""
     _source(sample_sqlite, "UPDATE person SET id = upper(id) WHERE rowid % 2 = 0")
@@ -231,22 +235,49 @@ def test_source_ids_in_upper_case_or_braces_still_line_up(
     _source(sample_sqlite, "UPDATE person_film_work SET person_id = upper(person_id), id = upper(id)")
     migrate(sample_sqlite, target_dsn)
 
-    report = _check(sample_sqlite, target, fast, batch_size=100)
+    report = _check(sample_sqlite, target, full, batch_size=100)
 
     assert report.ok, report.format()
     assert all(table.matched == table.source_rows for table in report.tables)
 
 
 @MODES
+@pytest.mark.parametrize("spelling", ["{{{}}}", "{}"], ids=["braces", "as written"])
+def test_a_source_row_the_target_lacks_is_missing_however_its_id_is_written(
+    catalog: Path, target: psycopg2.extensions.connection, full: bool, spelling: str
+) -> None:
+    """The digests file a row in braces under the chunk as written, the target has none such: still found."""
+    new_id = str(uuid.uuid4())
+    _source(catalog, "INSERT INTO genre (id, name) VALUES (?, 'New in the source')", spelling.format(new_id))
+
+    genre = _only_failing(_check(catalog, target, full), "genre")
+
+    assert list(_differences(genre)) == [("missing", new_id, ())]
+    assert genre.matched == genre.target_rows
+
+
+@MODES
+def test_a_source_id_that_is_no_uuid_is_a_difference(
+    catalog: Path, target: psycopg2.extensions.connection, full: bool
+) -> None:
+    _source(catalog, "INSERT INTO genre (id, name) VALUES ('abc', 'Not a uuid')")
+
+    genre = _only_failing(_check(catalog, target, full), "genre")
+
+    assert genre.differing == 1 and genre.matched == genre.target_rows
+    assert genre.differences[0].note == "the source id is not a uuid"
+
+
+@MODES
 def test_duplicate_source_id_is_reported_as_missing(
-    catalog: Path, target: psycopg2.extensions.connection, fast: bool
+    catalog: Path, target: psycopg2.extensions.connection, full: bool
 ) -> None:
     # A second copy of a genre under the first one's id, in another spelling the target cannot tell apart.
     (genre_id,) = _source(catalog, "SELECT id FROM genre ORDER BY rowid LIMIT 1")[0]
     _source(catalog, "CREATE TABLE genre_copy AS SELECT * FROM genre WHERE id = ?", genre_id)
     _source(catalog, "INSERT INTO genre SELECT upper(id), name, description, created_at, updated_at FROM genre_copy")
 
-    report = _check(catalog, target, fast)
+    report = _check(catalog, target, full)
 
     genre = _only_failing(report, "genre")
     assert genre.missing == 1
@@ -256,11 +287,11 @@ def test_duplicate_source_id_is_reported_as_missing(
 
 
 @MODES
-def test_text_that_is_not_utf8_is_a_difference(catalog: Path, target: psycopg2.extensions.connection, fast: bool) -> None:
+def test_text_that_is_not_utf8_is_a_difference(catalog: Path, target: psycopg2.extensions.connection, full: bool) -> None:
     person_id = _some_id(target, "person")
     _source(catalog, "UPDATE person SET full_name = CAST(X'4D6172FF' AS TEXT) WHERE id = ?", person_id)
 
-    person = _only_failing(_check(catalog, target, fast), "person")
+    person = _only_failing(_check(catalog, target, full), "person")
 
     assert list(_differences(person)) == [("differing", person_id, ("full_name",))]
     assert "not valid UTF-8" in person.differences[0].columns[0].source
@@ -268,13 +299,13 @@ def test_text_that_is_not_utf8_is_a_difference(catalog: Path, target: psycopg2.e
 
 @MODES
 def test_text_that_is_not_utf8_is_accounted_when_rejected(
-    sample_sqlite: Path, target_dsn: str, target: psycopg2.extensions.connection, fast: bool
+    sample_sqlite: Path, target_dsn: str, target: psycopg2.extensions.connection, full: bool
 ) -> None:
     (rowid,) = _source(sample_sqlite, "SELECT rowid FROM person ORDER BY rowid LIMIT 1 OFFSET 20")[0]
     _source(sample_sqlite, "UPDATE person SET full_name = CAST(X'4D6172FF' AS TEXT) WHERE rowid = ?", rowid)
     migrate(sample_sqlite, target_dsn)
 
-    report = _check(sample_sqlite, target, fast)
+    report = _check(sample_sqlite, target, full)
 
     assert report.ok, report.format()
     assert report.tables[1].table == "person" and report.tables[1].rejected == 1
@@ -301,3 +332,24 @@ def test_missing_rejects_table_means_no_rejects(catalog: Path, target: psycopg2.
     report = _check(catalog, target, True)
 
     assert report.ok and all(table.rejected == 0 for table in report.tables)
+
+
+@pytest.mark.parametrize(("options", "fast"), [({}, True), ({"fast": True}, True), ({"fast": False}, False)])
+def test_fast_is_the_default_and_its_old_switch_still_works(
+    catalog: Path, target: psycopg2.extensions.connection, options: dict[str, bool], fast: bool
+) -> None:
+    """fast=True, once needed for the digests, changes nothing; fast=False still asks for every row."""
+    with open_source(catalog) as source:
+        report = check_consistency(source, target, **options)
+
+    assert report.ok and report.fast is fast
+    assert all((table.chunks is not None) is fast for table in report.tables)
+
+
+@pytest.mark.parametrize(("flags", "mode"), [([], "fast"), (["--fast"], "fast"), (["--full"], "full")])
+def test_the_check_command_says_which_mode_ran(
+    catalog: Path, target_dsn: str, capsys: pytest.CaptureFixture[str], flags: list[str], mode: str
+) -> None:
+    assert main(["check", "--sqlite", str(catalog), "--dsn", target_dsn, *flags]) == 0
+
+    assert capsys.readouterr().out.startswith(f"Consistency check ({mode}): consistent")
