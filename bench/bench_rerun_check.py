@@ -1,4 +1,4 @@
-"""Benchmark of issue 12: first load, re-run after a 0.01% change, ``check`` and ``check --fast``, side by side.
+"""Benchmark of issue 12: first load, re-run after a 0.01% change, ``check`` and ``check --full``, side by side.
 
     .venv/bin/python bench/bench_rerun_check.py [--scales 10 100] [--repeat 3] [--workdir /tmp/bench]
                                                 [--pgloader-scales 1000] [--out docs/BENCHMARKS.md]
@@ -7,7 +7,7 @@
 For each scale the catalog ``WORKDIR/scale-S.sqlite`` is used as it is (generated when absent), and a
 copy of it, ``WORKDIR/rerun-S.sqlite``, has 0.01% of its rows changed: titles of films and names of
 people, with their ``updated_at``. Each repeat, into a fresh database: the first load of the catalog,
-``check``, ``check --fast`` (both on the loaded catalog), then the re-run from the changed copy. The
+``check``, ``check --full`` (both on the loaded catalog), then the re-run from the changed copy. The
 steps of one repeat follow each other, so the repeats alternate them. At ``--pgloader-scales``,
 pgloader (as Debian packages it, default options) loads the catalog once per repeat into a fresh
 database too; its exit, last lines and peak memory are reported whether it succeeds or not. Every
@@ -48,7 +48,7 @@ BEGIN_MARKER = "<!-- bench/bench_rerun_check.py: begin (generated; edits between
 END_MARKER = "<!-- bench/bench_rerun_check.py: end -->"
 LOCK = Path("/tmp/bench.lock")
 CHANGED_FRACTION = 0.0001
-STEPS = ("first load", "re-run after 0.01%", "check", "check --fast")
+STEPS = ("first load", "re-run after 0.01%", "check", "check --full")
 
 
 @contextmanager
@@ -122,7 +122,7 @@ def bench_scale(
             steps = [
                 ("first load", _cli("migrate", catalog, dsn)),
                 ("check", _cli("check", catalog, dsn)),
-                ("check --fast", [*_cli("check", catalog, dsn), "--fast"]),
+                ("check --full", [*_cli("check", catalog, dsn), "--full"]),
                 ("re-run after 0.01%", _cli("migrate", changed, dsn)),
             ]
             for step, argv in steps:
@@ -147,7 +147,7 @@ def report(results: dict[int, dict[str, object]], repeat: int) -> str:
         "",
         f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.node()} ({platform.machine()}, "
         f"{len(os.sched_getaffinity(0))} cores), by `bench/bench_rerun_check.py --repeat {repeat}`: "
-        "each repeat a fresh database, first load, `check`, `check --fast`, then the re-run from a copy "
+        "each repeat a fresh database, first load, `check` (digests first), `check --full` (every row), then the re-run from a copy "
         "with 0.01% of the rows changed (titles, names, updated_at). Seconds: median (min to max) of the "
         "repeats; memory: the largest peak RSS summed over the process tree; ratios: of the medians.",
         "",

@@ -191,7 +191,7 @@ def notes(results: Sequence[ScaleResult], environment: Environment) -> list[str]
         "none), so it does less than ours and floor A: no uuid parsing, no key checks.",
         "- Ours: `python -m sqlite_to_postgres migrate --sqlite FILE --dsn DSN`, doing what the library does "
         "at the measured revision (DDL, checkpoints and rejects included), the same command again on unchanged "
-        "data, and `check` (the full row-by-row comparison). The detail column gives the library's own total "
+        "data, and `check` (chunk digests first, then the rows of differing chunks). The detail column gives the library's own total "
         "from its summary; the difference is Python start-up and imports.",
         "- DAG: `scripts/airflow-env.sh airflow dags test movies_migration` with SQLITE_PATH and MOVIES_PG_DSN "
         "set to the scale's file and a fresh database, Airflow metadata in its own MOVIES_AIRFLOW_HOME (made "
