@@ -12,18 +12,17 @@ source is read in whatever order it lies and PostgreSQL needs no sort.
 
 Why equal digests mean rows the full comparison finds equal (bar a 64-bit hash collision):
 
-* The encoding of PostgreSQL's rows is injective. Text columns come first, each ``<UTF-8 length>:<text>``
-  (NULL: ``:``), then the other columns, each ``<text>,`` (NULL: ``,``). A reader takes the lengths
-  from the front, and what remains splits at the commas: the text of a uuid, date, timestamp or
-  double never holds a comma and is never empty.
-* The source's encoding only equals one of those when every value is one the full check reads as
-  what PostgreSQL's text says. Anything else turns the whole row into ``\\0``, which PostgreSQL
-  cannot produce (its text holds no NUL): a number, a blob or text where the kind wants otherwise,
-  NULL in a required column, an empty value, a date or timestamp not starting with a digit (infinity),
-  a zero double (SQLite spells -0 as 0). A non-text value holding a comma needs no test: PostgreSQL's
-  tail of the encoding has exactly one comma per column, the source's would have more.
-* PostgreSQL's own spellings that the full check cannot read (years before 1 or after 9999) hash as 0,
-  which no source row hashes as, so their chunk differs.
+* PostgreSQL's encoding is injective: text columns first, each ``<UTF-8 length>:<text>`` (NULL ``:``),
+  then the others, each ``<text>,`` (NULL ``,``). The lengths are read from the front, and the rest
+  splits at its commas: a uuid, date, timestamp or double never prints a comma, nor nothing.
+* So a source row encodes as a target row only where each value's text is the target's, and equal
+  text is an equal value except where the full check would read the source's otherwise. Those values
+  turn the row into ``\\0``, which PostgreSQL cannot write: a number, blob or text where the kind wants
+  another, NULL in a required column, an empty uuid, a date or timestamp not starting with a digit, a
+  zero double (SQLite prints -0 as 0). A comma in a source value needs no test: the target's tail holds
+  one comma per column, so the source's would hold more.
+* Dates and timestamps PostgreSQL prints but the check cannot read (before year 1, after 9999) hash
+  as 0 there, as no source row does.
 
 A differing digest only costs reading the chunk again, never a wrong answer: that is all a spelling
 does that PostgreSQL would not print (an offset other than +00, an id in capitals, a double with 17
