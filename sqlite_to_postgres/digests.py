@@ -130,7 +130,7 @@ def encode_row(columns: Sequence[Column], values: Sequence[object]) -> bytes:
 
 def summarise(rows: Iterable[tuple[str, Sequence[object]]], columns: Sequence[Column]) -> ChunkSummary:
     """The digest of each chunk of ``(chunk, values)`` rows, in one pass in any order."""
-    return _sum_hashes((chunk, encode_row(columns, values)) for chunk, values in rows)
+    return _sum_hashes([((chunk, encode_row(columns, values)) for chunk, values in rows)])
 
 
 # The first 8 bytes of an md5 digest as a signed big-endian integer.
@@ -154,8 +154,8 @@ def _md5_function() -> Callable[[bytes], _Digest]:
 _md5 = _md5_function()
 
 
-def _sum_hashes(*batches: Iterable[tuple[str, bytes]]) -> ChunkSummary:
-    """The digests of ``(chunk, encoding)`` rows."""
+def _sum_hashes(batches: Iterable[Iterable[tuple[str, bytes]]]) -> ChunkSummary:
+    """The digests of ``(chunk, encoding)`` rows, taken a batch at a time."""
     md5 = _md5
     digests: defaultdict[str, bytearray] = defaultdict(bytearray)
     for batch in batches:
@@ -334,7 +334,7 @@ def _summarise_query(
     connection: sqlite3.Connection, spec: TableSpec, digits: int, after_rowid: int, last_rowid: int
 ) -> ChunkSummary:
     cursor = connection.execute(sqlite_summary_query(spec, digits), (after_rowid, last_rowid))
-    return _sum_hashes(*iter(lambda: cursor.fetchmany(_FETCH_ROWS), []))
+    return _sum_hashes(iter(lambda: cursor.fetchmany(_FETCH_ROWS), []))
 
 
 def merge_summaries(parts: Iterable[ChunkSummary]) -> ChunkSummary:
