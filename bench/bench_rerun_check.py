@@ -108,7 +108,7 @@ def pgloader_run(catalog: Path, server_dsn: str) -> tuple[ProcessRun, str]:
 
 
 def bench_scale(
-    scale: int, repeat: int, workdir: Path, server_dsn: str, pgloader: bool = False
+    scale: int, repeat: int, workdir: Path, server_dsn: str, pgloader: bool = False, full: bool = True
 ) -> dict[str, list[ProcessRun]]:
     catalog = generate_catalog(workdir, scale)
     changed, rows_changed = changed_copy(catalog, workdir, scale)
@@ -126,6 +126,8 @@ def bench_scale(
                 ("re-run after 0.01%", _cli("migrate", changed, dsn)),
             ]
             for step, argv in steps:
+                if step == "check --full" and not full:
+                    continue
                 run, load = measured(argv, dsn, step)
                 runs[step].append(run)
                 loads.append(load)
@@ -159,6 +161,9 @@ def report(results: dict[int, dict[str, object]], repeat: int) -> str:
         for scale in scales:
             runs: list[ProcessRun] = results[scale][step]  # type: ignore[assignment]
             first: list[ProcessRun] = results[scale]["first load"]  # type: ignore[assignment]
+            if not runs:
+                cells += ["not run", "", ""]
+                continue
             ratio = statistics.median(r.seconds for r in runs) / statistics.median(r.seconds for r in first)
             peak = max(run.peak_rss_kib for run in runs) / 1024
             cells += [_cell(runs), f"{ratio:.2f}x", f"{peak:.0f}"]
@@ -201,10 +206,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "docs" / "BENCHMARKS.md")
     parser.add_argument("--dsn", default=LOCAL_SERVER_DSN)
     parser.add_argument("--pgloader-scales", type=int, nargs="*", default=[], help="scales at which pgloader runs too")
+    parser.add_argument(
+        "--full-scales", type=int, nargs="*", help="scales at which `check --full` runs too (default: every scale)"
+    )
     args = parser.parse_args(argv)
     args.workdir.mkdir(parents=True, exist_ok=True)
     results = {
-        scale: bench_scale(scale, args.repeat, args.workdir, args.dsn, scale in args.pgloader_scales)
+        scale: bench_scale(
+            scale,
+            args.repeat,
+            args.workdir,
+            args.dsn,
+            scale in args.pgloader_scales,
+            args.full_scales is None or scale in args.full_scales,
+        )
         for scale in args.scales
     }
     text = report(results, args.repeat)  # type: ignore[arg-type]
