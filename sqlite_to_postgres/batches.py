@@ -98,17 +98,13 @@ def _tasks(
     """The table's batches after ``after_rowid``, each with the repeated ids that fall in it."""
     repeated = sorted(duplicates)
     for after, last in rowid_ranges(source, spec, batch_size, after_rowid):
-        in_range = repeated[bisect_right(repeated, after) : bisect_right(repeated, last)]
-        yield BatchTask(
-            spec.name,
-            after,
-            last,
-            batch_size,
-            {rowid: duplicates[rowid] for rowid in in_range},
-            changed,
-            digits,
-            digests=record_digests,
-        )
+        in_range = {rowid: duplicates[rowid] for rowid in _within(repeated, after, last)}
+        yield BatchTask(spec.name, after, last, batch_size, in_range, changed, digits, digests=record_digests)
+
+
+def _within(rowids: Sequence[int], after: int, last: int) -> list[int]:
+    """The rowids of the sorted ``rowids`` in ``(after, last]``."""
+    return list(rowids[bisect_right(rowids, after) : bisect_right(rowids, last)])
 
 
 def _since_last_tasks(
@@ -121,23 +117,12 @@ def _since_last_tasks(
 ) -> Iterator[BatchTask]:
     """The stored ranges after ``after_rowid``, to compare, and new batches for the rows none of them covers."""
     repeated = sorted(duplicates)
-    rejected = since.rejected
 
     def task(after: int, last: int, stored: bytes | None) -> BatchTask:
-        def within(rowids: Sequence[int]) -> list[int]:
-            return list(rowids[bisect_right(rowids, after) : bisect_right(rowids, last)])
-
-        in_range = within(repeated)
+        in_range = {rowid: duplicates[rowid] for rowid in _within(repeated, after, last)}
+        rejected = tuple(_within(since.rejected, after, last))
         return BatchTask(
-            spec.name,
-            after,
-            last,
-            batch_size,
-            {rowid: duplicates[rowid] for rowid in in_range},
-            digests=True,
-            since_last=True,
-            stored=stored,
-            rejected=tuple(within(rejected)),
+            spec.name, after, last, batch_size, in_range, digests=True, since_last=True, stored=stored, rejected=rejected
         )
 
     covered = after_rowid
