@@ -160,9 +160,10 @@ def prepare_batch(source: sqlite3.Connection, task: BatchTask) -> PreparedBatch:
     return PreparedBatch(Batch.of(lines, task.last_rowid, unchanged, digests), task.after_rowid, other_spellings)
 
 
-# Tasks queued per worker: a re-run's ranges take a millisecond or two each, and with one queued the
+# Batches queued per worker: a re-run's ranges take a millisecond or two each, and with one queued the
 # workers waited on the round trip (1.8 s against 2.2 s for a re-run at scale 100, measured). A batch
-# in flight holds at most its rows' COPY text, some 250 KiB for 2,000 rows.
+# in flight holds at most its rows' COPY text, some 250 KiB for 2,000 rows. Summaries, up to a
+# megabyte each, keep one queued.
 IN_FLIGHT_PER_WORKER = 4
 
 # The worker process's own connection to the source, opened once by _open_worker_source.
@@ -275,7 +276,7 @@ class BatchPreparer:
             for task in tasks:
                 yield prepare_batch(source, task)
             return
-        yield from self._in_workers(_prepare_in_worker, tasks)
+        yield from self._in_workers(_prepare_in_worker, tasks, IN_FLIGHT_PER_WORKER)
 
     def summarise(self, source: sqlite3.Connection, tasks: Iterator[SummaryTask]) -> ChunkSummary:
         """The chunk digests of the rows of all ``tasks``, each range summarised by a worker."""
@@ -331,15 +332,16 @@ class BatchPreparer:
             )
         return self._pool
 
-    def _in_workers(self, work: Callable[[T], R], tasks: Iterator[T]) -> Iterator[R]:
-        """Yield ``work(task)`` for each of ``tasks``, in their order, run by the worker processes."""
+    def _in_workers(self, work: Callable[[T], R], tasks: Iterator[T], per_worker: int = 1) -> Iterator[R]:
+        """Yield ``work(task)`` for each of ``tasks``, in their order, run by the worker processes, with
+        up to ``per_worker`` tasks queued per worker besides one more."""
         pool = self._started_pool()
         pending: deque[Future[R]] = deque()
         try:
             for task in tasks:
                 with _main_script_hidden():  # a submit may start a worker
                     pending.append(pool.submit(work, task))
-                if len(pending) > IN_FLIGHT_PER_WORKER * self.workers:
+                if len(pending) > per_worker * self.workers:
                     yield pending.popleft().result()
             while pending:
                 yield pending.popleft().result()
