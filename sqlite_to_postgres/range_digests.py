@@ -28,8 +28,9 @@ from .errors import SourceError
 from .extract import quote
 from .tables import TableSpec
 
-# Rows per slot: a change of one row parses about this many again; each slot costs one query of SQLite's.
-SLOT_ROWS = 64
+# Rows per slot: a change of one row parses about this many again; each slot costs one query of SQLite's
+# (128 against 64: a tenth less time computing them, measured at scale 100).
+SLOT_ROWS = 128
 DIGEST_BYTES = 8
 
 

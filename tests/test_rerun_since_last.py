@@ -17,7 +17,7 @@ import pytest
 from sqlite_to_postgres.errors import RejectThresholdExceeded
 from sqlite_to_postgres.options import RunOptions
 from sqlite_to_postgres.pipeline import migrate
-from sqlite_to_postgres.range_digests import range_digests, slot_bounds, slot_count
+from sqlite_to_postgres.range_digests import SLOT_ROWS, range_digests, slot_bounds, slot_count
 from sqlite_to_postgres.tables import get_table
 from sqlite_to_postgres.verify import check_consistency
 from tests.support.crafted import (
@@ -59,7 +59,7 @@ def _plans(caplog: pytest.LogCaptureFixture) -> dict[str, str]:
 def test_slots_cut_a_range_into_adjacent_pieces() -> None:
     bounds = slot_bounds(100, 1100, slot_count(1000))
 
-    assert len(bounds) == 16
+    assert len(bounds) == -(-1000 // SLOT_ROWS)
     assert bounds[0][0] == 100 and bounds[-1][1] == 1100
     assert all(left[1] == right[0] for left, right in itertools.pairwise(bounds))
 
