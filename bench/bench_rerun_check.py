@@ -40,7 +40,7 @@ from environment import load_average  # noqa: E402
 from measure import require_success, run_measured  # noqa: E402
 from ours import _cli  # noqa: E402
 from pgloader import _as_uri  # noqa: E402
-from results import ProcessRun  # noqa: E402
+from results import ProcessRun, write_section  # noqa: E402
 
 from sqlite_to_postgres.connections import LOCAL_SERVER_DSN  # noqa: E402
 
@@ -187,17 +187,6 @@ def report(results: dict[int, dict[str, object]], repeat: int) -> str:
     return "\n".join(lines)
 
 
-def write_section(path: Path, text: str) -> None:
-    existing = path.read_text() if path.exists() else ""
-    section = f"{BEGIN_MARKER}\n{text}\n{END_MARKER}"
-    if BEGIN_MARKER in existing and END_MARKER in existing:
-        before, rest = existing.split(BEGIN_MARKER, 1)
-        after = rest.split(END_MARKER, 1)[1]
-        path.write_text(before + section + after)
-    else:
-        path.write_text(existing.rstrip("\n") + "\n\n" + section + "\n")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scales", type=int, nargs="+", default=[10, 100])
@@ -224,7 +213,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     text = report(results, args.repeat)  # type: ignore[arg-type]
     print(text)
-    write_section(args.out, text)
+    write_section(args.out, BEGIN_MARKER, END_MARKER, text)
     return 0
 
 

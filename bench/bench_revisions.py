@@ -36,6 +36,7 @@ sys.path.insert(0, str(PROJECT_ROOT / "bench"))
 sys.path.insert(0, str(PROJECT_ROOT))
 
 from databases import fresh_database  # noqa: E402
+from results import write_section  # noqa: E402
 
 from sqlite_to_postgres.connections import LOCAL_SERVER_DSN  # noqa: E402
 
@@ -161,7 +162,7 @@ def main() -> None:
                 print(f"repeat {repeat + 1} {side}: {LARGEST} fresh {table_fresh:.2f} s, resumed {table_resumed:.2f} s", flush=True)
     report = render(args, trees, catalog, loads, fresh, resumed)
     print(report)
-    write(args.out, report, args.scale)
+    write_section(args.out, *markers(args.scale), report.rstrip("\n"))
 
 
 def render(
@@ -197,17 +198,6 @@ def render(
             ratio = statistics.median(resumed[side]) / statistics.median(fresh[side])
             lines.append(f"\n{side}: the resumed load takes {ratio:.2f}x the fresh load of {LARGEST}.")
     return "\n".join(lines) + "\n"
-
-
-def write(out: Path, report: str, scale: int) -> None:
-    begin, end = markers(scale)
-    text = out.read_text(encoding="utf-8") if out.exists() else ""
-    section = f"{begin}\n{report}{end}"
-    if begin in text and end in text:
-        text = text[: text.index(begin)] + section + text[text.index(end) + len(end) :]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    out.write_text(text, encoding="utf-8")
 
 
 if __name__ == "__main__":

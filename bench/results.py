@@ -5,6 +5,7 @@ from __future__ import annotations
 import statistics
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 
 # Measurement names, in the order of the tables.
 FLOOR_A, FLOOR_B, PGLOADER, OURS, RERUN, CHECK, DAG = (
@@ -106,3 +107,16 @@ class Environment:
 
 def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
+
+
+def write_section(path: Path, begin: str, end: str, text: str) -> None:
+    """Put ``text`` between the markers ``begin`` and ``end`` in ``path``, in place of what was there,
+    or at the end of the file the first time."""
+    existing = path.read_text(encoding="utf-8") if path.exists() else ""
+    section = f"{begin}\n{text}\n{end}"
+    if begin in existing and end in existing:
+        before, rest = existing.split(begin, 1)
+        after = rest.split(end, 1)[1]
+        path.write_text(before + section + after, encoding="utf-8")
+    else:
+        path.write_text(existing.rstrip("\n") + "\n\n" + section + "\n", encoding="utf-8")

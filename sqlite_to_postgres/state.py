@@ -60,7 +60,6 @@ class Checkpoint:
     finished: bool
     first_load: bool
     counts: Counts
-    finished_xid: int | None
     target_rows: int | None
     finished_snapshot: str | None
     deferred_ddl: tuple[str, ...] | None
@@ -87,7 +86,7 @@ def read_checkpoint(connection: psycopg2.extensions.connection, table: str) -> C
         cursor.execute(
             sql.SQL(
                 "SELECT source_fingerprint, last_rowid, finished, first_load, rows_read, inserted, updated, "
-                "unchanged, rejected, finished_xid, target_rows, finished_snapshot, deferred_ddl FROM {} "
+                "unchanged, rejected, target_rows, finished_snapshot, deferred_ddl FROM {} "
                 "WHERE table_name = %s"
             ).format(CHECKPOINT),
             (table,),
@@ -95,7 +94,7 @@ def read_checkpoint(connection: psycopg2.extensions.connection, table: str) -> C
         row = cursor.fetchone()
     if row is None:
         return None
-    fingerprint, last_rowid, finished, first_load, *counts, finished_xid, target_rows, snapshot, ddl = row
+    fingerprint, last_rowid, finished, first_load, *counts, target_rows, snapshot, ddl = row
     return Checkpoint(
         table,
         fingerprint,
@@ -103,7 +102,6 @@ def read_checkpoint(connection: psycopg2.extensions.connection, table: str) -> C
         finished,
         first_load,
         Counts(*counts),
-        finished_xid,
         target_rows,
         snapshot,
         None if ddl is None else tuple(ddl),
@@ -160,14 +158,12 @@ def advance(
 
 
 def finish_load(connection: psycopg2.extensions.connection, spec: TableSpec) -> None:
-    """Mark the load finished, with the transaction horizon after all its writes and the table's row count."""
+    """Mark the load finished, with the transactions running or not begun now and the table's row count."""
     with transaction(connection), connection.cursor() as cursor:
         cursor.execute(
             sql.SQL(
-                # The oldest transaction still running, not our own: one that began before this point and
-                # commits after it must still count as a later write.
+                # A transaction running now that commits later must still count as a later write.
                 "UPDATE {checkpoint} SET finished = true, "
-                "finished_xid = txid_snapshot_xmin(txid_current_snapshot()) %% 4294967296, "
                 "finished_snapshot = txid_current_snapshot()::text, "
                 "target_rows = (SELECT count(*) FROM {target}), updated_at = now() WHERE table_name = %s"
             ).format(checkpoint=CHECKPOINT, target=sql.Identifier(spec.target_schema, spec.name)),
