@@ -35,6 +35,15 @@ class Target:
             cursor.execute("SELECT to_regclass(%s) IS NOT NULL", (self.table.as_string(self.connection),))
             return bool(cursor.fetchone()[0])
 
+    def estimated_rows(self) -> int:
+        """The planner's estimate of the table's rows (0 before it was first analysed)."""
+        with self.connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT reltuples FROM pg_class WHERE oid = %s::regclass",
+                (self.table.as_string(self.connection),),
+            )
+            return max(0, int(cursor.fetchone()[0]))
+
     def count(self) -> int:
         with self.connection.cursor() as cursor:
             cursor.execute(sql.SQL("SELECT count(*) FROM {}").format(self.table))
