@@ -10,6 +10,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import psycopg2
+import psycopg2.errors
 import psycopg2.extensions
 
 from .digests import changed_chunks, target_summary
@@ -30,6 +31,14 @@ def target_error(error: psycopg2.Error, table: str, batch: int | None) -> Target
     """The library's error for what PostgreSQL said: transient when the connection is gone."""
     if isinstance(error, psycopg2.OperationalError | psycopg2.InterfaceError):
         return TransientTargetError(f"lost the connection to PostgreSQL: {first_line(error)}", table=table, batch=batch)
+    if isinstance(error, psycopg2.errors.UndefinedTable | psycopg2.errors.UndefinedColumn):
+        # Most often --no-schema against tables an older version made: the migration's own state grew since.
+        return TargetError(
+            f"the target's tables are not as this version's schema makes them ({first_line(error)}); apply "
+            "ddl/movies_database.ddl, or run once without --no-schema",
+            table=table,
+            batch=batch,
+        )
     return TargetError(f"PostgreSQL refused the write: {first_line(error)}", table=table, batch=batch)
 
 

@@ -225,8 +225,9 @@ def fetch_summary(cursor: psycopg2.extensions.cursor, query: sql.Composable, dig
 # SQLite side, for a re-run and the check: the same bytes built by SQLite from the raw values, so Python
 # only hashes them. Which values make a row MARK is one test per column, all comparisons (no function
 # call; a function per value per row costs as much as the encoding): ``+c`` drops the column's affinity,
-# which would read '0' as a number, and in SQLite's order numbers < text < blobs, while NULL compares
-# as NULL and so never marks. A double is written with 15 significant digits when they give it back
+# which would read '0' as a number, BINARY any collation the file declares (one this process may not
+# know, or one that orders text otherwise), and in SQLite's order numbers < text < blobs, while NULL
+# compares as NULL and so never marks. A double is written with 15 significant digits when they give it back
 # exactly, which then is the shortest spelling repr and PostgreSQL give, else with 17 (exact, but
 # spelled unlike PostgreSQL: its chunk is read again). || keeps a NUL inside text, where printf stops.
 
@@ -234,11 +235,12 @@ def fetch_summary(cursor: psycopg2.extensions.cursor, query: sql.Composable, dig
 def _sqlite_value_sql(column: Column) -> tuple[str, str]:
     """For one column: (its part of the encoding, the test that marks the row)."""
     name = quote(column.source)
+    plain = f"+{name} COLLATE BINARY"
     if column.kind is Kind.TEXT:
         part = f"length(CAST({name} AS BLOB)) || ':' || {name}"
         null = "':'"
         # Anything but text.
-        test = f"+{name} < '' OR +{name} >= x''"
+        test = f"{plain} < '' OR {plain} >= x''"
     else:
         value = name
         null = "','"
@@ -251,13 +253,13 @@ def _sqlite_value_sql(column: Column) -> tuple[str, str]:
                 f"ELSE printf('%!.17g', {name}) END)"
             )
             # Text, a blob, or a zero (SQLite prints -0.0 as 0.0).
-            test = f"+{name} >= '' OR +{name} = 0"
+            test = f"{plain} >= '' OR {plain} = 0"
         elif column.kind is Kind.UUID:
             # Anything but text that is not empty.
-            test = f"+{name} <= '' OR +{name} >= x''"
+            test = f"{plain} <= '' OR {plain} >= x''"
         else:
             # A date or timestamp: anything but text starting with a digit.
-            test = f"+{name} < '0' OR +{name} >= ':'"
+            test = f"{plain} < '0' OR {plain} >= ':'"
         part = f"{value} || ','"
     if column.nullable:
         return f"ifnull({part}, {null})", test
@@ -269,7 +271,7 @@ def sqlite_summary_query(spec: TableSpec, digits: int) -> str:
     parts, tests = zip(*(_sqlite_value_sql(spec.columns[index]) for index in encoding_order(spec.columns)), strict=True)
     encoding = f"CASE WHEN {' OR '.join(tests)} THEN x'00' ELSE CAST({' || '.join(parts)} AS BLOB) END"
     source_id = quote(spec.source_columns[0])
-    is_text = f"+{source_id} >= '' AND +{source_id} < x''"
+    is_text = f"+{source_id} COLLATE BINARY >= '' AND +{source_id} COLLATE BINARY < x''"
     chunk = f"CASE WHEN {is_text} THEN substr({source_id}, 1, {int(digits)}) ELSE '{NO_CHUNK}' END"
     return f"SELECT {chunk}, {encoding} FROM {quote(spec.name)} WHERE rowid > ? AND rowid <= ?"
 

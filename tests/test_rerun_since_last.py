@@ -27,6 +27,7 @@ from tests.support.crafted import (
     person_link,
     rejects,
     small_catalog,
+    source_ddl,
     uid,
     write_catalog,
 )
@@ -72,6 +73,7 @@ def test_slots_cut_a_range_into_adjacent_pieces() -> None:
         "UPDATE person SET full_name = '' WHERE rowid = 7",
         "UPDATE person SET full_name = 5 WHERE rowid = 7",
         "UPDATE person SET full_name = '5' WHERE rowid = 8",
+        "UPDATE person SET full_name = 5.0 WHERE rowid = 8",
         "UPDATE person SET full_name = 0.30000000000000004 WHERE rowid = 9",
         "UPDATE person SET full_name = x'00ff' WHERE rowid = 10",
         "UPDATE person SET full_name = x'00fe' WHERE rowid = 11",
@@ -97,6 +99,35 @@ def test_range_digests_see_any_change_of_a_value_its_type_or_its_rowid(tmp_path:
     source.close()
 
     assert after != before
+
+
+def test_collations_of_the_file_change_nothing_even_one_this_process_does_not_know(
+    tmp_path: Path, target_dsn: str, target: psycopg2.extensions.connection, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "collated.sqlite"
+    with sqlite3.connect(path) as source:
+        # A collation of the application that wrote the file (Android's LOCALIZED, say): declared in the
+        # schema, unknown to any other process that opens it. NOCASE would find 'B' equal to 'b'.
+        source.create_collation("LOCALIZED", lambda left, right: (left < right) - (left > right))
+        source.executescript(
+            source_ddl()
+            .replace("full_name TEXT NOT NULL", "full_name TEXT COLLATE LOCALIZED NOT NULL")
+            .replace("    role TEXT NOT NULL", "    role TEXT COLLATE NOCASE NOT NULL")
+        )
+        for table, rows in small_catalog(person=[person(number) for number in range(4, PEOPLE + 1)]).items():
+            insert_rows(source, table, rows)
+    source.close()
+    migrate(path, target_dsn, OPTIONS)
+    execute(path, "UPDATE person SET full_name = 'b' WHERE rowid = 7", "UPDATE person_film_work SET role = 'ACTOR'")
+
+    caplog.set_level(logging.INFO, logger="sqlite_to_postgres")
+    caplog.clear()
+    summaries = {summary.table: summary for summary in migrate(path, target_dsn, OPTIONS)}
+
+    assert SINCE_LAST in _plans(caplog)["person"]
+    assert summaries["person"].updated == 1
+    assert summaries["person_film_work"].updated == len(small_catalog()["person_film_work"])
+    _consistent(path, target)
 
 
 def test_a_rerun_since_the_last_run_writes_exactly_what_changed(

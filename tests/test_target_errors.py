@@ -90,6 +90,27 @@ def test_a_refused_write_gives_one_line_naming_table_and_batch(
     assert line.startswith("error: table film_work, batch 2: PostgreSQL refused the write: ")
 
 
+@pytest.mark.parametrize(
+    "older",
+    ["DROP TABLE migration.range_digests", "ALTER TABLE migration.checkpoint DROP COLUMN finished_snapshot"],
+)
+def test_no_schema_against_an_older_schema_says_to_apply_it(
+    tmp_path: Path, target_dsn: str, target: psycopg2.extensions.connection, older: str
+) -> None:
+    _prepare(target, older)
+    source = write_catalog(tmp_path / "source.sqlite", small_catalog())
+
+    result = run_cli("migrate", "--sqlite", source, "--dsn", target_dsn, "--no-schema")
+
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    [line] = error_lines(result.stderr)
+    assert line.startswith("error: table genre: the target's tables are not as this version's schema makes them (")
+    assert line.endswith("apply ddl/movies_database.ddl, or run once without --no-schema")
+    # Applying the schema, as the message says, mends it.
+    assert run_cli("migrate", "--sqlite", source, "--dsn", target_dsn).returncode == 0
+
+
 def test_a_refused_write_keeps_earlier_batches_and_nothing_of_the_failing_one(
     tmp_path: Path, target_dsn: str, target: psycopg2.extensions.connection
 ) -> None:

@@ -8,7 +8,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -273,36 +273,20 @@ def _check_by_digests(
     PostgreSQL sums its side of every table in turn, in one thread on ``target``, while the workers
     sum the source's side table after table: neither waits for the other between tables (at scale 100
     a table-by-table check left a core idle a fifth of the time). Rows are read only once both sides'
-    digests are in, so the connection serves one thread at a time.
+    digests are in, so the connection serves one thread at a time. A table's seconds are its own work:
+    opening both sides, the longer of the two summaries, and its comparison.
     """
-    tables = []
+    tables, spent = [], {}
     for table in names:
+        started = time.monotonic()
         with _reading_target(table):
             sides = _sides(source, target, table, batch_size)
             # Both sides must cut chunks alike; the target's size is the planner's estimate (a count would
             # read the table once more), which only sets how large the chunks are.
             sides.digits = chunk_digits(max(sides.source_rows, sides.target.estimated_rows()))
         tables.append(sides)
-    spent: dict[str, float] = {}
-    ours: dict[str, ChunkSummary] = {}
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="check-target") as pool:
-        theirs = {sides.spec.name: pool.submit(sides.target.text_chunks, sides.digits) for sides in tables}
-        try:
-            for sides in tables:
-                started = time.monotonic()
-                tasks = summary_tasks(source, sides.spec, sides.digits)
-                ours[sides.spec.name] = preparer.summarise(source, tasks)
-                spent[sides.spec.name] = time.monotonic() - started
-        except BaseException:
-            for pending in theirs.values():
-                pending.cancel()
-            raise
-    # Every summary first: after a failed query the transaction reads nothing more, so the table named
-    # is the one whose query failed.
-    their_summaries = {}
-    for table, pending in theirs.items():
-        with _reading_target(table):
-            their_summaries[table] = pending.result()
+        spent[table] = time.monotonic() - started
+    ours, theirs = _summaries(source, target, tables, preparer)
     reports = []
     for sides in tables:
         table = sides.spec.name
@@ -311,25 +295,64 @@ def _check_by_digests(
         def compare(sides: _Sides = sides) -> tuple[_Tally, int, tuple[int, int]]:
             tally, rejected = _Tally(), [0]
             name = sides.spec.name
-            chunks = _compare_by_chunks(
-                sides.spec,
-                sides.source,
-                sides.target,
-                sides.digits,
-                ours[name],
-                their_summaries[name],
-                tally,
-                rejected,
-            )
+            summaries = ours[name][0], theirs[name][0]
+            chunks = _compare_by_chunks(sides.spec, sides.source, sides.target, sides.digits, *summaries, tally, rejected)
             return tally, rejected[0], chunks
 
         with _reading_target(table):
             tally, rejected, chunks = _tolerant(source, table, compare)
-        target_rows = sum(count for count, _ in their_summaries[table].values())
-        reports.append(
-            _report(sides, target_rows, tally, rejected, chunks, spent[table] + time.monotonic() - started)
-        )
+        target_rows = sum(count for count, _ in theirs[table][0].values())
+        seconds = spent[table] + max(ours[table][1], theirs[table][1]) + time.monotonic() - started
+        reports.append(_report(sides, target_rows, tally, rejected, chunks, seconds))
     return reports
+
+
+_Timed = dict[str, tuple[ChunkSummary, float]]
+
+
+def _summaries(
+    source: sqlite3.Connection,
+    target: psycopg2.extensions.connection,
+    tables: Sequence[_Sides],
+    preparer: BatchPreparer,
+) -> tuple[_Timed, _Timed]:
+    """Each table's digests, (summary, seconds), of the source and of the target, summed side by side.
+
+    A failure on either side stops both: PostgreSQL's statement is cancelled and nothing queued after it
+    runs, so the connection is the caller's again when this returns or raises.
+    """
+    ours: _Timed = {}
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="check-target")
+    theirs = {sides.spec.name: pool.submit(_timed, sides.target.text_chunks, sides.digits) for sides in tables}
+    try:
+        for sides in tables:
+            table = sides.spec.name
+            started = time.monotonic()
+            summary = preparer.summarise(source, summary_tasks(source, sides.spec, sides.digits))
+            ours[table] = summary, time.monotonic() - started
+            log.info("%s: source digests summed in %.2f s", table, ours[table][1])
+            if any(pending.done() and pending.exception() for pending in theirs.values()):
+                break  # the transaction is aborted: every later summary fails too
+        # The first failure in table order names the table whose query failed.
+        done = {}
+        for table, pending in theirs.items():
+            with _reading_target(table):
+                done[table] = pending.result()
+        return ours, done
+    except BaseException:
+        for pending in theirs.values():
+            pending.cancel()
+        if not target.closed:
+            with suppress(psycopg2.Error):
+                target.cancel()  # thread-safe: ends the statement the thread waits on
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _timed(work: Callable[[int], ChunkSummary], digits: int) -> tuple[ChunkSummary, float]:
+    started = time.monotonic()
+    return work(digits), time.monotonic() - started
 
 
 @contextmanager
@@ -376,8 +399,8 @@ def check_consistency(
 ) -> ConsistencyReport:
     """Compare ``tables`` (all, in TABLE_NAMES order, by default) between SQLite and PostgreSQL.
 
-    Counts rows, then accounts for every mapped column of every row: per-chunk digests are compared
-    first and rows read and compared only in chunks that differ (``workers`` processes sum the source's
+    Accounts for every mapped column of every row: per-chunk digests are compared first (every
+    table's, the two sides summed side by side) and rows read and compared only in chunks that differ (``workers`` processes sum the source's
     digests: one per core by default, 0 for none). ``full`` compares every row instead, for the same
     verdict in about four times as long. ``fast`` is the default's old name, kept for callers: True changes
     nothing, False asks for ``full`` as it did. Memory holds one batch of ``batch_size`` rows per side.
