@@ -45,6 +45,7 @@ import struct
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from functools import partial
+from operator import itemgetter
 from typing import Protocol, cast
 
 import psycopg2.extensions
@@ -166,7 +167,7 @@ def _sum_hashes(batches: Iterable[Iterable[tuple[str, bytes]]]) -> ChunkSummary:
             # row than adding each one up (measured); 16 bytes per row of a worker's range.
             digests[chunk] += md5(encoding).digest()
     return {
-        chunk: (len(gathered) // 16, sum(row_hash for (row_hash,) in _ROW_HASH.iter_unpack(gathered)))
+        chunk: (len(gathered) // 16, sum(map(itemgetter(0), _ROW_HASH.iter_unpack(gathered))))
         for chunk, gathered in digests.items()
     }
 
