@@ -12,6 +12,11 @@ from .tables import TableSpec
 
 log = logging.getLogger(__name__)
 
+# Every read starts after this bound. SQLite's rowids are signed 64-bit integers and may be zero or
+# negative (a row given one explicitly): a start after 0 lost those rows without a word. The one rowid
+# no bound is below, -2**63 itself, is refused by name (check_source_table).
+BEFORE_FIRST_ROWID = -(2**63)
+
 # (rowid, *source column values): the rowid orders the read and is the resume point.
 SourceRow = tuple[Any, ...]
 
@@ -38,11 +43,22 @@ def _quote_literal(value: str) -> str:
 
 
 def check_source_table(connection: sqlite3.Connection, spec: TableSpec) -> None:
-    """Fail early, naming the columns, when the source table lacks a mapped column."""
+    """Fail early, naming the columns, when the source table lacks a mapped column (or has a row no read
+    can start before)."""
     present = set(source_columns(connection, spec.name))
     missing = [column for column in spec.source_columns if column not in present]
     if missing:
         raise SourceError(f"the SQLite table lacks column(s) {', '.join(missing)}", table=spec.name)
+    try:
+        lowest = connection.execute(f"SELECT 1 FROM {quote(spec.name)} WHERE rowid = ?", (BEFORE_FIRST_ROWID,)).fetchone()
+    except sqlite3.DatabaseError as error:
+        raise SourceError(f"cannot read rowids: {error}", table=spec.name) from error
+    if lowest is not None:
+        raise SourceError(
+            f"a row has rowid {BEFORE_FIRST_ROWID}, the lowest SQLite allows, which no read can start before: "
+            "give it another rowid (UPDATE ... SET rowid = ...)",
+            table=spec.name,
+        )
 
 
 def check_source(connection: sqlite3.Connection, specs: Iterable[TableSpec]) -> None:
@@ -80,11 +96,12 @@ def raise_if_corrupt(problems: list[str]) -> None:
         raise SourceError(f"the SQLite file is corrupt: {'; '.join(details[:3])}")
 
 
-def count_rows(connection: sqlite3.Connection, spec: TableSpec, after_rowid: int = 0) -> int:
+def count_rows(connection: sqlite3.Connection, spec: TableSpec, after_rowid: int = BEFORE_FIRST_ROWID) -> int:
     """How many rows a read from ``after_rowid`` will yield, for progress reporting."""
-    sql = f"SELECT count(*) FROM {quote(spec.name)} WHERE rowid > ?"
+    # Without a bound SQLite counts the cells of its smallest b-tree: a quarter of the time.
+    where, parameters = ("", ()) if after_rowid == BEFORE_FIRST_ROWID else (" WHERE rowid > ?", (after_rowid,))
     try:
-        return int(connection.execute(sql, (after_rowid,)).fetchone()[0])
+        return int(connection.execute(f"SELECT count(*) FROM {quote(spec.name)}{where}", parameters).fetchone()[0])
     except sqlite3.DatabaseError as error:
         raise SourceError(f"cannot count rows: {error}", table=spec.name) from error
 
@@ -180,7 +197,7 @@ def read_rows(
     connection: sqlite3.Connection,
     spec: TableSpec,
     batch_size: int,
-    after_rowid: int = 0,
+    after_rowid: int = BEFORE_FIRST_ROWID,
     up_to_rowid: int | None = None,
     condition: tuple[str, tuple[object, ...]] = ("", ()),
 ) -> Iterator[SourceRow]:
@@ -233,7 +250,7 @@ def rowid_ranges(
     connection: sqlite3.Connection,
     spec: TableSpec,
     batch_size: int,
-    after_rowid: int = 0,
+    after_rowid: int = BEFORE_FIRST_ROWID,
     up_to_rowid: int | None = None,
 ) -> Iterator[tuple[int, int]]:
     """Split the rows after ``after_rowid`` (up to ``up_to_rowid``) into ranges ``(after, last]`` of

@@ -20,7 +20,7 @@ from enum import StrEnum
 import psycopg2.extensions
 from psycopg2 import sql
 
-from .extract import count_rows
+from .extract import BEFORE_FIRST_ROWID, count_rows
 from .load import may_skip_triggers
 from .options import RunOptions
 from .state import (
@@ -121,7 +121,9 @@ def decide(
     rows = count_rows(source, spec)
     skip = not (options.full_refresh or options.delete_missing) and last is not None and last.fingerprint == fingerprint
     if skip and last is not None and not rebuild and untouched_since(target, spec, last):
-        return Plan(spec.name, Action.SKIP, fingerprint, 0, 0, last.counts, False, False, False, False, False, ())
+        return Plan(
+            spec.name, Action.SKIP, fingerprint, 0, BEFORE_FIRST_ROWID, last.counts, False, False, False, False, False, ()
+        )
     empty = _is_empty(target, spec)
     action = Action.FIRST_LOAD if empty else Action.FULL_REFRESH if options.full_refresh else Action.RERUN
     since_last = (
@@ -139,7 +141,7 @@ def decide(
         action,
         fingerprint,
         rows,
-        0,
+        BEFORE_FIRST_ROWID,
         Counts(),
         direct=empty,
         drop_keys=drop_keys,
@@ -157,7 +159,7 @@ def _resumable(last: Checkpoint | None, fingerprint: str, options: RunOptions) -
         last is not None
         and not last.finished
         and last.fingerprint == fingerprint
-        and last.last_rowid > 0
+        and last.counts.rows_read > 0
         and not options.full_refresh
     )
 

@@ -19,6 +19,7 @@ import psycopg2.extensions
 from psycopg2 import sql
 from psycopg2.extras import execute_values
 
+from .extract import BEFORE_FIRST_ROWID
 from .tables import TableSpec
 
 REJECTS = sql.Identifier("migration", "rejects")
@@ -127,12 +128,12 @@ def start_load(
             cursor.execute(sql.SQL("DELETE FROM {} WHERE table_name = %s").format(RANGE_DIGESTS), (table,))
         cursor.execute(
             sql.SQL(
-                "INSERT INTO {} (table_name, source_fingerprint, last_rowid, first_load) VALUES (%s, %s, 0, %s) "
+                "INSERT INTO {} (table_name, source_fingerprint, last_rowid, first_load) VALUES (%s, %s, %s, %s) "
                 "ON CONFLICT (table_name) DO UPDATE SET source_fingerprint = EXCLUDED.source_fingerprint, "
-                "last_rowid = 0, finished = false, first_load = EXCLUDED.first_load, rows_read = 0, "
+                "last_rowid = EXCLUDED.last_rowid, finished = false, first_load = EXCLUDED.first_load, rows_read = 0, "
                 "inserted = 0, updated = 0, unchanged = 0, rejected = 0, updated_at = now()"
             ).format(CHECKPOINT),
-            (table, fingerprint, first_load),
+            (table, fingerprint, BEFORE_FIRST_ROWID, first_load),
         )
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import psycopg2.extensions
 import pytest
 
-from sqlite_to_postgres.errors import RejectThresholdExceeded
+from sqlite_to_postgres.errors import RejectThresholdExceeded, SourceError
 from sqlite_to_postgres.options import RunOptions
 from sqlite_to_postgres.pipeline import migrate
 from sqlite_to_postgres.range_digests import SLOT_ROWS, range_digests, slot_bounds, slot_count
@@ -128,6 +128,57 @@ def test_collations_of_the_file_change_nothing_even_one_this_process_does_not_kn
     assert summaries["person"].updated == 1
     assert summaries["person_film_work"].updated == len(small_catalog()["person_film_work"])
     _consistent(path, target)
+
+
+def test_rows_with_a_rowid_of_zero_or_below_are_loaded_checked_and_rerun(
+    tmp_path: Path, target_dsn: str, target: psycopg2.extensions.connection
+) -> None:
+    # SQLite's rowids may be zero or negative when a row is given one: a read starting after rowid 0
+    # lost such rows without a word, and the check by digests, reading the same way, agreed.
+    path = _catalog(tmp_path)
+    low = [person(900, full_name="Negative"), person(901, full_name="Zero")]
+    for rowid, row in zip((-5, 0), low, strict=True):
+        execute(
+            path,
+            f"INSERT INTO person (rowid, id, full_name, created_at, updated_at) VALUES "
+            f"({rowid}, '{row['id']}', '{row['full_name']}', '{row['created_at']}', '{row['updated_at']}')",
+        )
+
+    [first] = migrate(path, target_dsn, RunOptions(batch_size=50, workers=2, tables=["person"]))
+    assert (first.rows_read, first.inserted) == (PEOPLE + 2, PEOPLE + 2)
+    for full in (False, True):
+        with sqlite3.connect(path) as source:
+            report = check_consistency(source, target, tables=["person"], full=full)
+        source.close()
+        assert report.ok and report.tables[0].matched == report.tables[0].target_rows == PEOPLE + 2
+
+    execute(path, "UPDATE person SET full_name = 'Still negative' WHERE rowid = -5")
+    [rerun] = migrate(path, target_dsn, RunOptions(batch_size=50, workers=2, tables=["person"]))
+    assert rerun.updated == 1
+    with sqlite3.connect(path) as source:
+        assert check_consistency(source, target, tables=["person"]).ok
+    source.close()
+
+
+def test_the_one_rowid_no_read_can_start_before_is_refused_by_name(
+    tmp_path: Path, target_dsn: str, target: psycopg2.extensions.connection
+) -> None:
+    path = _catalog(tmp_path)
+    row = person(900)
+    execute(
+        path,
+        f"INSERT INTO person (rowid, id, full_name, created_at, updated_at) VALUES "
+        f"({-(2**63)}, '{row['id']}', 'Lowest', '{row['created_at']}', '{row['updated_at']}')",
+    )
+
+    with pytest.raises(SourceError, match=r"table person: a row has rowid -9223372036854775808"):
+        migrate(path, target_dsn, OPTIONS)
+    with target.cursor() as cursor:  # nothing written: not even the first table
+        cursor.execute("SELECT to_regclass('content.genre') IS NOT NULL")
+        if cursor.fetchone()[0]:
+            cursor.execute("SELECT count(*) FROM content.genre")
+            assert cursor.fetchone()[0] == 0
+    target.rollback()
 
 
 def test_a_rerun_since_the_last_run_writes_exactly_what_changed(
