@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
@@ -261,6 +262,10 @@ def _check_every_row(
     return _report(sides, target_rows, tally, rejected, None, time.monotonic() - started)
 
 
+_Timed = tuple[ChunkSummary, float]  # a summary and the seconds it took
+_Compared = tuple[_Tally, int, tuple[int, int]]  # the tally, rows set aside, (chunks, differing chunks)
+
+
 def _check_by_digests(
     source: sqlite3.Connection,
     target: psycopg2.extensions.connection,
@@ -272,8 +277,9 @@ def _check_by_digests(
 
     PostgreSQL sums its side of every table in turn, in one thread on ``target``, while the workers
     sum the source's side table after table: neither waits for the other between tables (at scale 100
-    a table-by-table check left a core idle a fifth of the time). Rows are read only once both sides'
-    digests are in, so the connection serves one thread at a time. A table's seconds are its own work:
+    a table-by-table check left a core idle a fifth of the time). A table whose digests all agree is
+    settled as soon as both are in, and its digests dropped; rows of the others are read once every
+    summary is in, so the connection serves one thread at a time. A table's seconds are its own work:
     opening both sides, the longer of the two summaries, and its comparison.
     """
     tables, spent = [], {}
@@ -286,36 +292,48 @@ def _check_by_digests(
             sides.digits = chunk_digits(max(sides.source_rows, sides.target.estimated_rows()))
         tables.append(sides)
         spent[table] = time.monotonic() - started
-    ours, theirs = _summaries(source, target, tables, preparer)
-    reports = []
-    for sides in tables:
+    reports: dict[str, TableReport] = {}
+    unsettled: list[tuple[_Sides, ChunkSummary, ChunkSummary]] = []
+
+    def settle(sides: _Sides, ours: _Timed, theirs: _Timed) -> None:
+        table = sides.spec.name
+        spent[table] += max(ours[1], theirs[1])
+        rows = _rows(ours[0])
+        if rows == sides.source_rows and not changed_chunks(ours[0], theirs[0]):
+            tally = _Tally(matched=rows)
+            chunks = (len(ours[0].keys() | theirs[0].keys()), 0)
+            # No row set aside either: it would make its chunk differ, the target lacking it.
+            reports[table] = _report(sides, _rows(theirs[0]), tally, 0, chunks, spent[table])
+        else:
+            unsettled.append((sides, ours[0], theirs[0]))
+
+    _summaries(source, target, tables, preparer, settle)
+    for sides, ours, theirs in unsettled:
         table = sides.spec.name
         started = time.monotonic()
 
-        def compare(sides: _Sides = sides) -> tuple[_Tally, int, tuple[int, int]]:
+        def compare(sides: _Sides = sides, ours: ChunkSummary = ours, theirs: ChunkSummary = theirs) -> _Compared:
             tally, rejected = _Tally(), [0]
-            name = sides.spec.name
-            summaries = ours[name][0], theirs[name][0]
-            summed = sum(count for count, _ in summaries[0].values())
+            summed = _rows(ours)
             if summed != sides.source_rows:
                 # The digests must cover every row counted: else (the file written meanwhile, say) the
                 # rows they missed would count as matched. Every row is compared instead.
-                log.warning("%s: %d rows counted, %d summed; comparing every row", name, sides.source_rows, summed)
+                log.warning(
+                    "%s: %d rows counted, %d summed; comparing every row", sides.spec.name, sides.source_rows, summed
+                )
                 _compare_rows(sides.spec, sides.source.rows(rejected), sides.target.rows(), tally)
-                chunk_count = len(summaries[0].keys() | summaries[1].keys())
-                return tally, rejected[0], (chunk_count, len(changed_chunks(*summaries)))
-            chunks = _compare_by_chunks(sides.spec, sides.source, sides.target, sides.digits, *summaries, tally, rejected)
+                return tally, rejected[0], (len(ours.keys() | theirs.keys()), len(changed_chunks(ours, theirs)))
+            chunks = _compare_by_chunks(sides.spec, sides.source, sides.target, sides.digits, ours, theirs, tally, rejected)
             return tally, rejected[0], chunks
 
         with _reading_target(table):
             tally, rejected, chunks = _tolerant(source, table, compare)
-        target_rows = sum(count for count, _ in theirs[table][0].values())
-        seconds = spent[table] + max(ours[table][1], theirs[table][1]) + time.monotonic() - started
-        reports.append(_report(sides, target_rows, tally, rejected, chunks, seconds))
-    return reports
+        reports[table] = _report(sides, _rows(theirs), tally, rejected, chunks, spent[table] + time.monotonic() - started)
+    return [reports[sides.spec.name] for sides in tables]
 
 
-_Timed = dict[str, tuple[ChunkSummary, float]]
+def _rows(summary: ChunkSummary) -> int:
+    return sum(count for count, _ in summary.values())
 
 
 def _summaries(
@@ -323,30 +341,39 @@ def _summaries(
     target: psycopg2.extensions.connection,
     tables: Sequence[_Sides],
     preparer: BatchPreparer,
-) -> tuple[_Timed, _Timed]:
-    """Each table's digests, (summary, seconds), of the source and of the target, summed side by side.
+    settle: Callable[[_Sides, _Timed, _Timed], None],
+) -> None:
+    """Each table's digests of the source and of the target, (summary, seconds), summed side by side and
+    handed to ``settle`` in table order as soon as both are in.
 
     A failure on either side stops both: PostgreSQL's statement is cancelled and nothing queued after it
     runs, so the connection is the caller's again when this returns or raises.
     """
-    ours: _Timed = {}
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="check-target")
     theirs = {sides.spec.name: pool.submit(_timed, sides.target.text_chunks, sides.digits) for sides in tables}
+    waiting: deque[tuple[_Sides, _Timed]] = deque()
+
+    def settle_ready(wait: bool) -> None:
+        # In table order, so the first failure named is the table whose query failed.
+        while waiting and (wait or theirs[waiting[0][0].spec.name].done()):
+            sides, ours = waiting.popleft()
+            with _reading_target(sides.spec.name):
+                their_summary = theirs.pop(sides.spec.name).result()
+            settle(sides, ours, their_summary)
+
     try:
         for sides in tables:
-            table = sides.spec.name
             started = time.monotonic()
             summary = preparer.summarise(source, summary_tasks(source, sides.spec, sides.digits))
-            ours[table] = summary, time.monotonic() - started
-            log.info("%s: source digests summed in %.2f s", table, ours[table][1])
+            waiting.append((sides, (summary, time.monotonic() - started)))
+            log.info("%s: source digests summed in %.2f s", sides.spec.name, waiting[-1][1][1])
+            settle_ready(wait=False)
             if any(pending.done() and pending.exception() for pending in theirs.values()):
                 break  # the transaction is aborted: every later summary fails too
-        # The first failure in table order names the table whose query failed.
-        done = {}
-        for table, pending in theirs.items():
+        settle_ready(wait=True)
+        for table, pending in theirs.items():  # left only when one failed: the first raises, named
             with _reading_target(table):
-                done[table] = pending.result()
-        return ours, done
+                pending.result()
     except BaseException:
         for pending in theirs.values():
             pending.cancel()
