@@ -437,7 +437,7 @@ def check_consistency(
     Accounts for every mapped column of every row: per-chunk digests are compared first (every
     table's, the two sides summed side by side) and rows read and compared only in chunks that differ (``workers`` processes sum the source's
     digests: one per core by default, 0 for none). ``full`` compares every row instead, for the same
-    verdict in about four times as long. ``fast`` is the default's old name, kept for callers: True changes
+    verdict in about five times as long. ``fast`` is the default's old name, kept for callers: True changes
     nothing, False asks for ``full`` as it did. Memory holds one batch of ``batch_size`` rows per side.
     Registers a SQL function on ``source`` to sort its ids.
     """
