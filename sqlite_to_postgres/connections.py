@@ -27,6 +27,7 @@ import psycopg2.sql
 from psycopg2.extensions import make_dsn, parse_dsn
 
 from .errors import SourceError, TargetError
+from .extract import READ_FORMAT
 
 log = logging.getLogger(__name__)
 
@@ -70,10 +71,11 @@ def source_fingerprint(path: str | os.PathLike[str]) -> str:
     """A cheap identity of the source file's content, used to tell whether a checkpoint still applies.
 
     Size and modification time, as make and rsync judge files, of the database and of its WAL
-    (committed changes may wait there), with the version of this tool, whose reading may change.
+    (committed changes may wait there), with the version of this tool and of its reading (READ_FORMAT),
+    which may change.
     """
     source = Path(path).resolve()
-    parts = [str(source), _PACKAGE_VERSION]
+    parts = [str(source), _PACKAGE_VERSION, f"read {READ_FORMAT}"]
     for file in (source, source.with_name(source.name + "-wal")):
         if file.exists():
             stat = file.stat()

@@ -16,6 +16,10 @@ log = logging.getLogger(__name__)
 # negative (a row given one explicitly): a start after 0 lost those rows without a word. The one rowid
 # no bound is below, -2**63 itself, is refused by name (check_source_table).
 BEFORE_FIRST_ROWID = -(2**63)
+# Which rows a read yields: raised whenever a change lets it yield rows an earlier version's did not, so
+# that checkpoints of those versions no longer match the file (connections.source_fingerprint) and the
+# rows they missed are loaded. 2: rowids at or below 0.
+READ_FORMAT = 2
 
 # (rowid, *source column values): the rowid orders the read and is the resume point.
 SourceRow = tuple[Any, ...]
@@ -119,16 +123,6 @@ def rowid_of(connection: sqlite3.Connection, spec: TableSpec, loaded_id: str) ->
     if found is None:
         raise SourceError(f"no source row has id {loaded_id}", table=spec.name)
     return int(found[0])
-
-
-def max_rowid(connection: sqlite3.Connection, spec: TableSpec) -> int:
-    """The last rowid of the table, 0 when it is empty."""
-    try:
-        return int(
-            connection.execute(f"SELECT coalesce(max(rowid), 0) FROM {quote(spec.name)}").fetchone()[0]
-        )
-    except sqlite3.DatabaseError as error:
-        raise SourceError(f"cannot read: {error}", table=spec.name) from error
 
 
 def unmapped_data(connection: sqlite3.Connection, spec: TableSpec) -> dict[str, int]:
@@ -264,6 +258,14 @@ def rowid_ranges(
     sql = f"SELECT rowid FROM {table} WHERE rowid > ?{bound} ORDER BY rowid LIMIT 1 OFFSET ?"
     last_rowid = after_rowid
     try:
+        if after_rowid == BEFORE_FIRST_ROWID:
+            # The first range starts just below the lowest rowid: range digests cut a range into slots
+            # by rowid value, and from -2**63 every row of the first batch would fall in its last slot.
+            lowest = connection.execute(f"SELECT min(rowid) FROM {table} WHERE rowid > ?{bound}", (after_rowid,))
+            found = lowest.fetchone()[0]
+            if found is None:
+                return
+            last_rowid = int(found) - 1
         while True:
             found = connection.execute(sql, (last_rowid, batch_size - 1)).fetchone()
             if found is None:
