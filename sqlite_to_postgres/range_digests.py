@@ -10,9 +10,9 @@ and the rows no stored range covers. Reading a slot costs SQLite alone, about a 
 
 The rows are written with SQLite's ``json_array``, which escapes text so no two rows run together; a
 number or a blob goes in as ``[quote(value)]``, since json_array would print a double with 15 digits
-(and refuses a blob), and quote() gives it back exactly. Equal digests mean the same values of the same types in the same
-rowids, bar a 64-bit collision; any other difference, even one the load would not see, only costs
-parsing the slot again. (Digests stored by a version that hashed with md5 all differ: the first
+(and refuses a blob), and quote() gives it back exactly. Equal digests mean the same values of the
+same types in the same rowids, bar a 64-bit collision; any other difference, even one the load would
+not see, only costs parsing the slot again. (Digests stored by a version that hashed with md5 all differ: the first
 re-run after upgrading parses every row once.)
 """
 

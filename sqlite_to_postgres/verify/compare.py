@@ -128,6 +128,7 @@ def _compare_by_chunks(
     source_side: Source,
     target_side: Target,
     digits: int,
+    source_rows: int,
     ours: ChunkSummary,
     theirs: ChunkSummary,
     tally: _Tally,
@@ -145,10 +146,17 @@ def _compare_by_chunks(
     """
     differing = frozenset(changed_chunks(ours, theirs))
     chunks = len(ours.keys() | theirs.keys())
+    summed = _rows(ours)
+    if summed != source_rows:
+        # The digests must cover every row counted: else (the file written meanwhile, say) the rows they
+        # missed would count as matched. Every row is compared instead.
+        log.warning("%s: %d rows counted, %d summed; comparing every row", spec.name, source_rows, summed)
+        _compare_rows(spec, source_side.rows(rejected), target_side.rows(), tally)
+        return chunks, len(differing)
     if not differing:
         # No row to read: a row set aside, missing or extra, or whose id is no canonical uuid, makes its
         # chunk as written differ.
-        tally.matched += sum(count for count, _ in ours.values())
+        tally.matched += summed
         return chunks, 0
     # A row whose id is written otherwise sits in one raw chunk but belongs to another canonical one.
     odd = source_side.odd_prefixes(digits, differing) if len(differing) * 2 <= chunks else set()
@@ -295,40 +303,31 @@ def _check_by_digests(
     reports: dict[str, TableReport] = {}
     unsettled: list[tuple[_Sides, ChunkSummary, ChunkSummary]] = []
 
-    def settle(sides: _Sides, ours: _Timed, theirs: _Timed) -> None:
-        table = sides.spec.name
-        spent[table] += max(ours[1], theirs[1])
-        rows = _rows(ours[0])
-        if rows == sides.source_rows and not changed_chunks(ours[0], theirs[0]):
-            tally = _Tally(matched=rows)
-            chunks = (len(ours[0].keys() | theirs[0].keys()), 0)
-            # No row set aside either: it would make its chunk differ, the target lacking it.
-            reports[table] = _report(sides, _rows(theirs[0]), tally, 0, chunks, spent[table])
-        else:
-            unsettled.append((sides, ours[0], theirs[0]))
-
-    _summaries(source, target, tables, preparer, settle)
-    for sides, ours, theirs in unsettled:
+    def finish(sides: _Sides, ours: ChunkSummary, theirs: ChunkSummary) -> None:
         table = sides.spec.name
         started = time.monotonic()
 
-        def compare(sides: _Sides = sides, ours: ChunkSummary = ours, theirs: ChunkSummary = theirs) -> _Compared:
+        def compare() -> _Compared:
             tally, rejected = _Tally(), [0]
-            summed = _rows(ours)
-            if summed != sides.source_rows:
-                # The digests must cover every row counted: else (the file written meanwhile, say) the
-                # rows they missed would count as matched. Every row is compared instead.
-                log.warning(
-                    "%s: %d rows counted, %d summed; comparing every row", sides.spec.name, sides.source_rows, summed
-                )
-                _compare_rows(sides.spec, sides.source.rows(rejected), sides.target.rows(), tally)
-                return tally, rejected[0], (len(ours.keys() | theirs.keys()), len(changed_chunks(ours, theirs)))
-            chunks = _compare_by_chunks(sides.spec, sides.source, sides.target, sides.digits, ours, theirs, tally, rejected)
+            chunks = _compare_by_chunks(
+                sides.spec, sides.source, sides.target, sides.digits, sides.source_rows, ours, theirs, tally, rejected
+            )
             return tally, rejected[0], chunks
 
         with _reading_target(table):
             tally, rejected, chunks = _tolerant(source, table, compare)
         reports[table] = _report(sides, _rows(theirs), tally, rejected, chunks, spent[table] + time.monotonic() - started)
+
+    def settle(sides: _Sides, ours: _Timed, theirs: _Timed) -> None:
+        spent[sides.spec.name] += max(ours[1], theirs[1])
+        if _rows(ours[0]) == sides.source_rows and not changed_chunks(ours[0], theirs[0]):
+            finish(sides, ours[0], theirs[0])  # reads no row, so not the connection the thread is using
+        else:
+            unsettled.append((sides, ours[0], theirs[0]))
+
+    _summaries(source, target, tables, preparer, settle)
+    for sides, ours, theirs in unsettled:
+        finish(sides, ours, theirs)
     return [reports[sides.spec.name] for sides in tables]
 
 
@@ -435,11 +434,12 @@ def check_consistency(
     """Compare ``tables`` (all, in TABLE_NAMES order, by default) between SQLite and PostgreSQL.
 
     Accounts for every mapped column of every row: per-chunk digests are compared first (every
-    table's, the two sides summed side by side) and rows read and compared only in chunks that differ (``workers`` processes sum the source's
-    digests: one per core by default, 0 for none). ``full`` compares every row instead, for the same
-    verdict in about five times as long. ``fast`` is the default's old name, kept for callers: True changes
-    nothing, False asks for ``full`` as it did. Memory holds one batch of ``batch_size`` rows per side.
-    Registers a SQL function on ``source`` to sort its ids.
+    table's, the two sides summed side by side) and rows read and compared only in chunks that differ
+    (``workers`` processes sum the source's digests: one per core by default, 0 for none). ``full``
+    compares every row instead, for the same verdict in about five times as long. ``fast`` is the
+    default's old name, kept for callers: True changes nothing, False asks for ``full`` as it did.
+    Memory holds one batch of ``batch_size`` rows per side. Registers a SQL function on ``source`` to
+    sort its ids.
     """
     if batch_size < 1:
         raise ConsistencyError(f"batch size must be at least 1, not {batch_size}")
